@@ -1,0 +1,1 @@
+"""The catalog: facilities, programmes, products, production batches and their makers."""

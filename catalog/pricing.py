@@ -1,0 +1,41 @@
+"""Price tiers, order-quantity rules and lead time: pure functions over plain values."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tier:
+    min_quantity: int
+    unit_price: int
+
+
+def unit_price(quantity: int, base_price: int, tiers: Iterable[Tier]) -> int:
+    """The price per unit for a line of `quantity`: the highest tier the quantity reaches."""
+    price, reached = base_price, 0
+    for tier in tiers:
+        if reached < tier.min_quantity <= quantity:
+            price, reached = tier.unit_price, tier.min_quantity
+    return price
+
+
+def tier_table(base_price: int, tiers: Sequence[Tier], min_order_qty: int) -> list[tuple[int, int]]:
+    """Rows of (from quantity, unit price) as a buyer reads them, starting at the MOQ."""
+    rows = [(min_order_qty, unit_price(min_order_qty, base_price, tiers))]
+    for tier in sorted(tiers, key=lambda t: t.min_quantity):
+        if tier.min_quantity > min_order_qty:
+            rows.append((tier.min_quantity, tier.unit_price))
+    return rows
+
+
+def lead_time_days(shortfall: int, pieces_per_wbp_per_day: int, active_makers: int) -> int | None:
+    """Working days to make `shortfall` units; None when nobody is there to make them."""
+    if shortfall <= 0:
+        return 0
+    capacity = pieces_per_wbp_per_day * active_makers
+    if capacity <= 0:
+        return None
+    return math.ceil(shortfall / capacity)

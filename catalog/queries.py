@@ -1,0 +1,300 @@
+"""Read side of the catalog: what the storefront lists, with a bounded number of queries."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from sqlalchemy import Select, and_, distinct, exists, func, select
+from sqlalchemy.orm import contains_eager, selectinload, undefer
+
+from shop.extensions import db
+
+from .models import (
+    Batch,
+    BatchParticipation,
+    BatchStatus,
+    Category,
+    Facility,
+    Product,
+    ProductPhoto,
+    Programme,
+    Wbp,
+    WbpStatus,
+    search_words,
+)
+from .pricing import Tier
+
+T = TypeVar("T")
+MAX_SEARCH_WORDS = 8
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    number: int
+    size: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.size))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+class PageOutOfRange(LookupError):
+    """A page number past the last page."""
+
+
+@dataclass(frozen=True)
+class ProductFilters:
+    q: str = ""
+    facility: Facility | None = None
+    province: str | None = None
+    category: Category | None = None
+    in_stock: bool = False
+
+
+@dataclass(frozen=True)
+class ProductCard:
+    product: Product
+    on_hand: int
+    photo_id: int | None
+    tiers: list[Tier] = field(default_factory=list)
+
+    @property
+    def lowest_price(self) -> int:
+        return min([self.product.base_price, *(t.unit_price for t in self.tiers)])
+
+
+def on_hand_expression():  # type: ignore[no-untyped-def]
+    """Units of finished batches not yet allocated, for the product in the enclosing query."""
+    return (
+        select(func.coalesce(func.sum(Batch.quantity_made - Batch.quantity_allocated), 0))
+        .where(Batch.product_id == Product.id, Batch.status == BatchStatus.FINISHED)
+        .correlate(Product)
+        .scalar_subquery()
+    )
+
+
+def _in_stock_clause():  # type: ignore[no-untyped-def]
+    return exists().where(
+        Batch.product_id == Product.id,
+        Batch.status == BatchStatus.FINISHED,
+        Batch.quantity_made > Batch.quantity_allocated,
+    )
+
+
+def _first_photo_expression():  # type: ignore[no-untyped-def]
+    return (
+        select(func.min(ProductPhoto.id))
+        .where(ProductPhoto.product_id == Product.id)
+        .correlate(Product)
+        .scalar_subquery()
+    )
+
+
+def _filtered(stmt: Select, filters: ProductFilters) -> Select:  # type: ignore[type-arg]
+    stmt = stmt.where(Product.active.is_(True))
+    for word in search_words(filters.q)[:MAX_SEARCH_WORDS]:
+        stmt = stmt.where(Product.search_text.contains(" " + word, autoescape=True))
+    if filters.facility is not None:
+        stmt = stmt.where(Product.facility_id == filters.facility.id)
+    if filters.province:
+        stmt = stmt.where(Facility.province == filters.province)
+    if filters.category is not None:
+        stmt = stmt.where(Product.category == filters.category)
+    if filters.in_stock:
+        stmt = stmt.where(_in_stock_clause())
+    return stmt
+
+
+def _tiers(product: Product) -> list[Tier]:
+    return [Tier(t.min_quantity, t.unit_price) for t in product.tiers]
+
+
+def list_products(filters: ProductFilters, page: int, size: int) -> Page[ProductCard]:
+    """One count query, one query for the page's rows, one for their tiers."""
+    base = select(Product).join(Product.facility).join(Product.programme)
+    total = db.session.scalar(
+        _filtered(select(func.count(Product.id)).join(Product.facility), filters)
+    )
+    total = total or 0
+    if page > 1 and (page - 1) * size >= total:
+        raise PageOutOfRange(page)
+    stmt = (
+        _filtered(base, filters)
+        .add_columns(on_hand_expression(), _first_photo_expression())
+        .options(
+            contains_eager(Product.facility),
+            contains_eager(Product.programme),
+            selectinload(Product.tiers),
+        )
+        .order_by(Product.name, Product.id)
+        .limit(size)
+        .offset((page - 1) * size)
+    )
+    rows = db.session.execute(stmt).all()
+    cards = [ProductCard(p, int(on_hand), photo_id, _tiers(p)) for p, on_hand, photo_id in rows]
+    return Page(cards, page, size, total)
+
+
+@dataclass(frozen=True)
+class ProductDetail:
+    card: ProductCard
+    photo_ids: list[int]
+    makers: int
+    active_makers: int
+
+
+def product_detail(slug: str) -> ProductDetail | None:
+    row = db.session.execute(
+        select(Product, on_hand_expression())
+        .join(Product.facility)
+        .join(Product.programme)
+        .options(
+            contains_eager(Product.facility),
+            contains_eager(Product.programme),
+            selectinload(Product.tiers),
+        )
+        .where(Product.slug == slug, Product.active.is_(True))
+    ).first()
+    if row is None:
+        return None
+    product, on_hand = row
+    photo_ids = list(
+        db.session.scalars(
+            select(ProductPhoto.id)
+            .where(ProductPhoto.product_id == product.id)
+            .order_by(ProductPhoto.position, ProductPhoto.id)
+        )
+    )
+    makers = db.session.scalar(
+        select(func.count(distinct(BatchParticipation.wbp_id)))
+        .join(Batch)
+        .where(Batch.product_id == product.id)
+    )
+    card = ProductCard(product, int(on_hand), photo_ids[0] if photo_ids else None, _tiers(product))
+    return ProductDetail(card, photo_ids, makers or 0, active_makers(product.programme_id))
+
+
+def active_makers(programme_id: int) -> int:
+    """Active WBP who have worked in the programme: the people who can make more."""
+    return (
+        db.session.scalar(
+            select(func.count(distinct(Wbp.id)))
+            .join(BatchParticipation, BatchParticipation.wbp_id == Wbp.id)
+            .join(Batch, Batch.id == BatchParticipation.batch_id)
+            .join(Product, Product.id == Batch.product_id)
+            .where(Product.programme_id == programme_id, Wbp.status == WbpStatus.ACTIVE)
+        )
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class Impact:
+    """Counts only: never a name."""
+
+    makers: int
+    programmes: int
+    batches: int
+    pieces_made: int
+
+
+def facility_impact(facility_id: int) -> Impact:
+    finished = and_(
+        Batch.product_id == Product.id,
+        Product.facility_id == facility_id,
+        Batch.status == BatchStatus.FINISHED,
+    )
+    makers = db.session.scalar(
+        select(func.count(distinct(BatchParticipation.wbp_id)))
+        .join(Batch, Batch.id == BatchParticipation.batch_id)
+        .join(Product, Product.id == Batch.product_id)
+        .where(finished)
+    )
+    batches, pieces = db.session.execute(
+        select(func.count(Batch.id), func.coalesce(func.sum(Batch.quantity_made), 0))
+        .join(Product, Product.id == Batch.product_id)
+        .where(finished)
+    ).one()
+    programmes = db.session.scalar(
+        select(func.count(Programme.id)).where(Programme.facility_id == facility_id)
+    )
+    return Impact(makers or 0, programmes or 0, batches or 0, int(pieces or 0))
+
+
+@dataclass(frozen=True)
+class FacilityCard:
+    facility: Facility
+    products: int
+
+
+def list_facilities(province: str | None, page: int, size: int) -> Page[FacilityCard]:
+    where = [Facility.province == province] if province else []
+    total = db.session.scalar(select(func.count(Facility.id)).where(*where)) or 0
+    if page > 1 and (page - 1) * size >= total:
+        raise PageOutOfRange(page)
+    product_count = (
+        select(func.count(Product.id))
+        .where(Product.facility_id == Facility.id, Product.active.is_(True))
+        .correlate(Facility)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(Facility, product_count)
+        .where(*where)
+        .order_by(Facility.province, Facility.name)
+        .limit(size)
+        .offset((page - 1) * size)
+    ).all()
+    return Page([FacilityCard(f, n) for f, n in rows], page, size, total)
+
+
+def facility_by_slug(slug: str) -> Facility | None:
+    return db.session.scalar(
+        select(Facility).options(selectinload(Facility.programmes)).where(Facility.slug == slug)
+    )
+
+
+def provinces() -> list[str]:
+    return list(
+        db.session.scalars(select(Facility.province).distinct().order_by(Facility.province))
+    )
+
+
+def facility_choices() -> list[tuple[str, str]]:
+    return list(db.session.execute(select(Facility.slug, Facility.name).order_by(Facility.name)))
+
+
+def photo(photo_id: int) -> ProductPhoto | None:
+    return db.session.scalar(
+        select(ProductPhoto)
+        .join(Product)
+        .where(ProductPhoto.id == photo_id, Product.active.is_(True))
+        .options(undefer(ProductPhoto.data))
+    )
+
+
+def storefront_totals() -> tuple[int, int, int]:
+    """Facilities, active products and WBP who took part in a finished batch."""
+    facilities = db.session.scalar(select(func.count(Facility.id))) or 0
+    products = db.session.scalar(select(func.count(Product.id)).where(Product.active)) or 0
+    makers = (
+        db.session.scalar(
+            select(func.count(distinct(BatchParticipation.wbp_id)))
+            .join(Batch)
+            .where(Batch.status == BatchStatus.FINISHED)
+        )
+        or 0
+    )
+    return facilities, products, makers

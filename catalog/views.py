@@ -1,0 +1,136 @@
+"""Storefront pages: home, facility directory and pages, product listing and product page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask_babel import gettext as _
+from werkzeug.datastructures import MultiDict
+
+from shop import params
+
+from . import queries
+from .models import Category
+from .pricing import lead_time_days, tier_table, unit_price
+
+bp = Blueprint("catalog", __name__)
+
+FACILITY_PAGE_SIZE = 24
+
+
+def _page_size() -> int:
+    return int(current_app.config["PAGE_SIZE"])
+
+
+@bp.get("/")
+def home() -> str:
+    facilities, products, makers = queries.storefront_totals()
+    featured = queries.list_products(queries.ProductFilters(in_stock=True), 1, 8)
+    return render_template(
+        "catalog/home.html",
+        totals={"facilities": facilities, "products": products, "makers": makers},
+        featured=featured.items,
+    )
+
+
+@bp.get("/facilities")
+def facilities() -> str:
+    province = params.text(request.args, "province") or None
+    page = params.page_number(request.args)
+    try:
+        listing = queries.list_facilities(province, page, FACILITY_PAGE_SIZE)
+    except queries.PageOutOfRange:
+        abort(404)
+    return render_template(
+        "catalog/facilities.html",
+        page=listing,
+        province=province,
+        provinces=queries.provinces(),
+    )
+
+
+@bp.get("/facilities/<slug>")
+def facility(slug: str) -> str:
+    found = queries.facility_by_slug(slug)
+    if found is None:
+        abort(404)
+    page = params.page_number(request.args)
+    try:
+        products = queries.list_products(queries.ProductFilters(facility=found), page, _page_size())
+    except queries.PageOutOfRange:
+        abort(404)
+    return render_template(
+        "catalog/facility.html",
+        facility=found,
+        impact=queries.facility_impact(found.id),
+        page=products,
+    )
+
+
+def _product_filters(args: MultiDict[str, str]) -> queries.ProductFilters:
+    facility = None
+    if slug := params.text(args, "facility"):
+        facility = queries.facility_by_slug(slug)
+        if facility is None:
+            abort(404)
+    return queries.ProductFilters(
+        q=params.text(args, "q"),
+        facility=facility,
+        province=params.text(args, "province") or None,
+        category=params.choice(args, "category", Category),
+        in_stock=params.flag(args, "in_stock"),
+    )
+
+
+@bp.get("/products")
+def products() -> str:
+    filters = _product_filters(request.args)
+    page = params.page_number(request.args)
+    try:
+        listing = queries.list_products(filters, page, _page_size())
+    except queries.PageOutOfRange:
+        abort(404)
+    return render_template(
+        "catalog/products.html",
+        page=listing,
+        filters=filters,
+        categories=list(Category),
+        provinces=queries.provinces(),
+        facility_choices=queries.facility_choices(),
+    )
+
+
+@bp.get("/products/<slug>")
+def product(slug: str) -> str:
+    detail = queries.product_detail(slug)
+    if detail is None:
+        abort(404)
+    product = detail.card.product
+    wanted = product.min_order_qty
+    if raw := request.args.get("quantity", "").strip():
+        if not raw.isdecimal() or not 1 <= int(raw) <= 1_000_000:
+            abort(400, description=_("The quantity must be a whole number from 1 to 1,000,000."))
+        wanted = int(raw)
+    shortfall = max(0, wanted - detail.card.on_hand)
+    return render_template(
+        "catalog/product.html",
+        detail=detail,
+        product=product,
+        tiers=tier_table(product.base_price, detail.card.tiers, product.min_order_qty),
+        wanted=wanted,
+        wanted_price=unit_price(wanted, product.base_price, detail.card.tiers),
+        shortfall=shortfall,
+        lead_days=lead_time_days(
+            shortfall, product.programme.pieces_per_wbp_per_day, detail.active_makers
+        ),
+    )
+
+
+@bp.get("/photos/<int:photo_id>")
+def photo(photo_id: int) -> Response:
+    found = queries.photo(photo_id)
+    if found is None:
+        abort(404)
+    response = Response(found.data, mimetype=found.content_type)
+    # A photo is never changed in place (a new upload is a new id), so caches may keep it.
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response

@@ -1,0 +1,1 @@
+"""Orders: carts, quotes, checkout, allocation of order lines to batches, fulfilment."""

@@ -1,0 +1,66 @@
+"""Karya Binaan: the application factory. Nothing happens at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+
+    from . import config
+
+    app.config.from_mapping(config.from_environment(instance))
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(ROOT / "translations")
+    if test_config:
+        app.config.update(test_config)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from . import cli, errors, web
+
+    errors.register(app)
+    web.register(app)
+    cli.register(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from .database import configure_engine
+    from .extensions import babel, csrf, db, limiter, migrate
+    from .i18n import select_locale
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    babel.init_app(app, locale_selector=select_locale)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    # Importing the models here registers every table with the metadata Alembic compares.
+    import catalog.models  # noqa: F401
+    import orders.models  # noqa: F401
+    from catalog import labels
+    from catalog.views import bp as catalog_bp
+
+    from .web import bp as web_bp
+
+    app.register_blueprint(web_bp)
+    app.register_blueprint(catalog_bp)
+    labels.register(app)

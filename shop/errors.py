@@ -1,0 +1,34 @@
+"""Error pages in the site's style, and JSON errors for the API."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+
+def _render(code: int, title: str, description: str):  # type: ignore[no-untyped-def]
+    if request.path.startswith("/api/"):
+        return {"error": {"code": code, "message": description}}, code
+    return render_template("error.html", code=code, title=title, description=description), code
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+        code = error.code or 500
+        if code == 404:
+            return _render(404, _("Page not found"), _("We could not find that page."))
+        description = error.description if code == 400 else _("The request was refused.")
+        return _render(code, _("Request problem"), description)
+
+    @app.errorhandler(InternalServerError)
+    def _server_error(error: InternalServerError):  # type: ignore[no-untyped-def]
+        log.error("server error on %s", request.path, exc_info=error.original_exception)
+        return _render(
+            500, _("Something went wrong"), _("Please try again in a moment. We have been told.")
+        )

@@ -1,0 +1,14 @@
+"""Language choice: Indonesian by default, English on request, remembered in a cookie."""
+
+from __future__ import annotations
+
+from flask import request
+
+LANGUAGES = {"id": "Bahasa Indonesia", "en": "English"}
+DEFAULT = "id"
+COOKIE = "lang"
+
+
+def select_locale() -> str:
+    chosen = request.cookies.get(COOKIE, "")
+    return chosen if chosen in LANGUAGES else DEFAULT

@@ -1,0 +1,65 @@
+"""Site-wide pages and request hooks: health check, language switch, security headers."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, redirect, request
+from sqlalchemy import text
+
+from . import formatting
+from .extensions import db
+from .i18n import COOKIE, LANGUAGES
+
+bp = Blueprint("web", __name__)
+
+ONE_YEAR = 365 * 24 * 3600
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[dict[str, str], int]:
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # any failure of the database means unhealthy; the detail goes to the log
+        db.session.rollback()
+        return {"status": "error", "database": "unreachable"}, 503
+    return {"status": "ok", "database": "ok"}, 200
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: never another host, so the switch cannot redirect away."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+@bp.get("/language/<code>")
+def switch_language(code: str) -> Response:
+    response = redirect(_safe_next(request.args.get("next")))
+    if code in LANGUAGES:
+        response.set_cookie(COOKIE, code, max_age=ONE_YEAR, samesite="Lax", httponly=True)
+    return response
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'self'; object-src 'none'",
+    )
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    headers.setdefault("X-Frame-Options", "DENY")
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response
+
+
+def register(app: Flask) -> None:
+    from flask_babel import get_locale
+
+    formatting.register(app)
+    app.after_request(_security_headers)
+
+    @app.context_processor
+    def _language():  # type: ignore[no-untyped-def]
+        return {"languages": LANGUAGES, "current_language": str(get_locale())}

@@ -1,0 +1,117 @@
+"""Fixtures: each database test runs on SQLite and, where a server answers, on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key")
+
+from shop import create_app  # noqa: E402
+from shop.extensions import db  # noqa: E402
+
+from .databases import fresh_postgres_database, postgres_server  # noqa: E402
+
+TESTED: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("sqlite") / "test.db"
+        TESTED["sqlite"] = "tested"
+        yield f"sqlite:///{path}"
+        return
+    server, reason = postgres_server()
+    if server is None:
+        TESTED["postgresql"] = f"SKIPPED ({reason})"
+        pytest.skip(f"PostgreSQL tests skipped: {reason}")
+    TESTED["postgresql"] = "tested"
+    with fresh_postgres_database(server) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> Iterator[Flask]:
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SESSION_COOKIE_SECURE": False,
+            "REMEMBER_COOKIE_SECURE": False,
+            "RATELIMIT_STORAGE_URI": "memory://",
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app_ctx(app: Flask) -> Iterator[Flask]:
+    """An application context, and a database emptied after the test."""
+    with app.app_context():
+        yield app
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def client(app_ctx: Flask) -> FlaskClient:
+    return app_ctx.test_client()
+
+
+@pytest.fixture
+def demo(app_ctx: Flask) -> None:
+    from catalog import demo as demo_data
+
+    demo_data.seed()
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, _conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.strip().upper() not in {"BEGIN", "BEGIN IMMEDIATE"}:
+            self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(app_ctx: Flask):  # type: ignore[no-untyped-def]
+    """Counts the SQL statements run inside a `with count_queries() as counter:` block."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def counting() -> Iterator[QueryCounter]:
+        counter = QueryCounter()
+        event.listen(db.engine, "before_cursor_execute", counter)
+        try:
+            yield counter
+        finally:
+            event.remove(db.engine, "before_cursor_execute", counter)
+
+    return counting
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if not TESTED:
+        return
+    line = ", ".join(f"{name}: {state}" for name, state in sorted(TESTED.items()))
+    terminalreporter.write_line(f"Databases: {line}")

@@ -1,0 +1,67 @@
+"""Every UI string has an Indonesian translation, and the catalog is current with the source."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+from shop import ROOT
+from shop.formatting import rupiah
+
+PO = ROOT / "translations" / "id" / "LC_MESSAGES" / "messages.po"
+
+
+def catalog_ids(path: Path) -> set[str]:
+    with path.open("rb") as handle:
+        catalog = read_po(handle)
+    return {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
+
+
+def test_every_source_string_is_in_the_indonesian_catalog(tmp_path):
+    pot = tmp_path / "messages.pot"
+    pybabel = Path(sys.executable).parent / "pybabel"
+    subprocess.run(
+        [
+            str(pybabel),
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "_l",
+            "-k",
+            "lazy_gettext",
+            "-o",
+            str(pot),
+            "shop",
+            "catalog",
+            "orders",
+            "templates",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    missing = catalog_ids(pot) - catalog_ids(PO)
+    assert not missing, f"run scripts/i18n-update and translate: {sorted(missing)}"
+
+
+def test_no_indonesian_string_is_empty_or_fuzzy():
+    with PO.open("rb") as handle:
+        catalog = read_po(handle)
+    for message in catalog:
+        if not message.id:
+            continue
+        strings = [message.string] if isinstance(message.string, str) else list(message.string)
+        assert all(strings), f"untranslated: {message.id!r}"
+        assert not message.fuzzy, f"fuzzy: {message.id!r}"
+
+
+def test_rupiah_reads_the_indonesian_way(app_ctx):
+    from flask_babel import force_locale
+
+    with app_ctx.test_request_context(), force_locale("id"):
+        assert rupiah(1_500_000) == "Rp 1.500.000"
+        assert rupiah(125) == "Rp 125"
+    with app_ctx.test_request_context(), force_locale("en"):
+        assert rupiah(1_500_000) == "IDR 1,500,000"

@@ -1,0 +1,74 @@
+"""Listing and product pages run a bounded number of SQL statements, whatever the page size."""
+
+import pytest
+from sqlalchemy import select
+
+from catalog.models import Batch, BatchStatus, Facility, PriceTier, Product, ProductPhoto, Programme
+from shop.extensions import db
+
+
+@pytest.fixture
+def many_products(app_ctx):
+    facility = Facility(
+        slug="rutan-uji",
+        name="Rutan Uji",
+        kind="rutan",
+        facility_class="IIB",
+        city="Kota Uji",
+        province="Jawa Barat",
+        regional_office="Kanwil Uji",
+    )
+    programme = Programme(facility=facility, slug="besek", name="Besek", pieces_per_wbp_per_day=5)
+    for n in range(60):
+        product = Product(
+            slug=f"besek-{n}",
+            facility=facility,
+            programme=programme,
+            name=f"Besek {n:02d}",
+            category="crafts",
+            base_price=100 + n,
+            tiers=[
+                PriceTier(min_quantity=100, unit_price=90),
+                PriceTier(min_quantity=500, unit_price=80),
+            ],
+            photos=[ProductPhoto(content_type="image/png", data=b"\x89PNG")],
+        )
+        product.batches = [
+            Batch(code=f"B{n}", status=BatchStatus.FINISHED, quantity_made=10 + n),
+            Batch(code=f"C{n}", status=BatchStatus.FINISHED, quantity_made=5),
+        ]
+        db.session.add(product)
+    db.session.commit()
+
+
+def statements_for(app, client, count_queries, url, page_size):
+    app.config["PAGE_SIZE"] = page_size
+    try:
+        db.session.remove()
+        with count_queries() as counter:
+            response = client.get(url)
+        assert response.status_code == 200
+        return counter.count
+    finally:
+        app.config["PAGE_SIZE"] = 24
+
+
+@pytest.mark.usefixtures("many_products")
+@pytest.mark.parametrize(
+    "url", ["/products", "/products?in_stock=1&q=besek", "/facilities/rutan-uji"]
+)
+def test_listing_queries_do_not_grow_with_page_size(app, client, count_queries, url):
+    small = statements_for(app, client, count_queries, url, 5)
+    large = statements_for(app, client, count_queries, url, 50)
+    assert small == large
+    assert large <= 8
+
+
+@pytest.mark.usefixtures("many_products")
+def test_product_page_query_count_is_bounded(client, count_queries):
+    product = db.session.scalar(select(Product).where(Product.slug == "besek-7"))
+    assert product is not None
+    db.session.remove()
+    with count_queries() as counter:
+        assert client.get("/products/besek-7").status_code == 200
+    assert counter.count <= 6
