@@ -8,7 +8,6 @@ from enum import StrEnum
 
 from sqlalchemy import (
     CheckConstraint,
-    Enum,
     ForeignKey,
     Index,
     LargeBinary,
@@ -20,17 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from shop.extensions import db
-
-
-def _enum(cls: type[StrEnum]) -> Enum:
-    return Enum(
-        cls,
-        native_enum=False,
-        length=20,
-        values_callable=lambda members: [m.value for m in members],
-        validate_strings=True,
-    )
+from shop.extensions import db, str_enum
 
 
 class FacilityKind(StrEnum):
@@ -44,7 +33,7 @@ class Facility(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     name: Mapped[str] = mapped_column(String(120))
-    kind: Mapped[FacilityKind] = mapped_column(_enum(FacilityKind))
+    kind: Mapped[FacilityKind] = mapped_column(str_enum(FacilityKind))
     facility_class: Mapped[str] = mapped_column(String(20))
     city: Mapped[str] = mapped_column(String(80))
     province: Mapped[str] = mapped_column(String(80), index=True)
@@ -105,8 +94,8 @@ class Product(db.Model):
     programme_id: Mapped[int] = mapped_column(ForeignKey("programme.id"), index=True)
     name: Mapped[str] = mapped_column(String(160))
     description: Mapped[str] = mapped_column(Text, default="")
-    category: Mapped[Category] = mapped_column(_enum(Category), index=True)
-    unit: Mapped[Unit] = mapped_column(_enum(Unit), default=Unit.PCS)
+    category: Mapped[Category] = mapped_column(str_enum(Category), index=True)
+    unit: Mapped[Unit] = mapped_column(str_enum(Unit), default=Unit.PCS)
     base_price: Mapped[int]
     min_order_qty: Mapped[int] = mapped_column(default=1)
     order_multiple: Mapped[int] = mapped_column(default=1)
@@ -189,7 +178,7 @@ class Batch(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
     code: Mapped[str] = mapped_column(String(40))
-    status: Mapped[BatchStatus] = mapped_column(_enum(BatchStatus), default=BatchStatus.PLANNED)
+    status: Mapped[BatchStatus] = mapped_column(str_enum(BatchStatus), default=BatchStatus.PLANNED)
     started_on: Mapped[date | None]
     finished_on: Mapped[date | None]
     quantity_made: Mapped[int] = mapped_column(default=0)
@@ -197,7 +186,7 @@ class Batch(db.Model):
     quantity_allocated: Mapped[int] = mapped_column(default=0)
     material_cost: Mapped[int] = mapped_column(default=0)
     contribution_basis: Mapped[ContributionBasis] = mapped_column(
-        _enum(ContributionBasis), default=ContributionBasis.PIECES
+        str_enum(ContributionBasis), default=ContributionBasis.PIECES
     )
 
     product: Mapped[Product] = relationship(back_populates="batches")
@@ -228,7 +217,7 @@ class Wbp(db.Model):
     facility_id: Mapped[int] = mapped_column(ForeignKey("facility.id"), index=True)
     registration_number: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(120))
-    status: Mapped[WbpStatus] = mapped_column(_enum(WbpStatus), default=WbpStatus.ACTIVE)
+    status: Mapped[WbpStatus] = mapped_column(str_enum(WbpStatus), default=WbpStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     facility: Mapped[Facility] = relationship()

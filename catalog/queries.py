@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
 
 from sqlalchemy import Select, and_, distinct, exists, func, select
 from sqlalchemy.orm import contains_eager, selectinload, undefer
 
 from shop.extensions import db
+from shop.pagination import Page, check_in_range
 
 from .models import (
     Batch,
@@ -26,32 +25,7 @@ from .models import (
 )
 from .pricing import Tier
 
-T = TypeVar("T")
 MAX_SEARCH_WORDS = 8
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    number: int
-    size: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.size))
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.pages
-
-
-class PageOutOfRange(LookupError):
-    """A page number past the last page."""
 
 
 @dataclass(frozen=True)
@@ -128,8 +102,7 @@ def list_products(filters: ProductFilters, page: int, size: int) -> Page[Product
         _filtered(select(func.count(Product.id)).join(Product.facility), filters)
     )
     total = total or 0
-    if page > 1 and (page - 1) * size >= total:
-        raise PageOutOfRange(page)
+    check_in_range(page, size, total)
     stmt = (
         _filtered(base, filters)
         .add_columns(on_hand_expression(), _first_photo_expression())
@@ -242,8 +215,7 @@ class FacilityCard:
 def list_facilities(province: str | None, page: int, size: int) -> Page[FacilityCard]:
     where = [Facility.province == province] if province else []
     total = db.session.scalar(select(func.count(Facility.id)).where(*where)) or 0
-    if page > 1 and (page - 1) * size >= total:
-        raise PageOutOfRange(page)
+    check_in_range(page, size, total)
     product_count = (
         select(func.count(Product.id))
         .where(Product.facility_id == Facility.id, Product.active.is_(True))

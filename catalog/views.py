@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from shop import params
+from shop.pagination import PageOutOfRange
 
 from . import queries
 from .models import Category
@@ -38,7 +39,7 @@ def facilities() -> str:
     page = params.page_number(request.args)
     try:
         listing = queries.list_facilities(province, page, FACILITY_PAGE_SIZE)
-    except queries.PageOutOfRange:
+    except PageOutOfRange:
         abort(404)
     return render_template(
         "catalog/facilities.html",
@@ -56,7 +57,7 @@ def facility(slug: str) -> str:
     page = params.page_number(request.args)
     try:
         products = queries.list_products(queries.ProductFilters(facility=found), page, _page_size())
-    except queries.PageOutOfRange:
+    except PageOutOfRange:
         abort(404)
     return render_template(
         "catalog/facility.html",
@@ -87,7 +88,7 @@ def products() -> str:
     page = params.page_number(request.args)
     try:
         listing = queries.list_products(filters, page, _page_size())
-    except queries.PageOutOfRange:
+    except PageOutOfRange:
         abort(404)
     return render_template(
         "catalog/products.html",

@@ -39,8 +39,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
+    from .accounts import auth
     from .database import configure_engine
-    from .extensions import babel, csrf, db, limiter, migrate
+    from .extensions import babel, csrf, db, limiter, login_manager, migrate
     from .i18n import select_locale
 
     db.init_app(app)
@@ -50,6 +51,8 @@ def _init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     limiter.init_app(app)
+    login_manager.init_app(app)
+    auth.configure(login_manager)
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -57,10 +60,18 @@ def _register_blueprints(app: Flask) -> None:
     import catalog.models  # noqa: F401
     import orders.models  # noqa: F401
     from catalog import labels
+    from catalog.office import bp as catalog_office_bp
     from catalog.views import bp as catalog_bp
 
+    from . import admin, audit, mail, office  # noqa: F401
+    from .accounts.views import bp as accounts_bp
     from .web import bp as web_bp
 
     app.register_blueprint(web_bp)
     app.register_blueprint(catalog_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(office.bp)
+    app.register_blueprint(catalog_office_bp)
+    app.register_blueprint(admin.bp)
+    office.register(app)
     labels.register(app)

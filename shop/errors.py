@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,23 @@ def register(app: Flask) -> None:
         code = error.code or 500
         if code == 404:
             return _render(404, _("Page not found"), _("We could not find that page."))
+        if code == 429:
+            return _render(429, _("Too many attempts"), str(error.description))
+        if code == 413:
+            return _render(413, _("Request problem"), _("The upload is too large."))
         description = error.description if code == 400 else _("The request was refused.")
         return _render(code, _("Request problem"), description)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(error: CSRFError):  # type: ignore[no-untyped-def]
+        log.info("CSRF refusal on %s: %s", request.path, error.description)
+        return _render(
+            400,
+            _("Request problem"),
+            _(
+                "This form has expired or did not come from this site. Reload the page and try again."
+            ),
+        )
 
     @app.errorhandler(InternalServerError)
     def _server_error(error: InternalServerError):  # type: ignore[no-untyped-def]

@@ -44,3 +44,10 @@ def text(args: Mapping[str, str], name: str, max_length: int = 100) -> str:
     if len(raw) > max_length:
         abort(400, description=_("%(name)s is too long.", name=name))
     return raw
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only a path on this site: never another host, so a redirect cannot lead away."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default

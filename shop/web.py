@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, redirect, request
 from sqlalchemy import text
 
-from . import formatting
+from . import formatting, forms, params, policy
 from .extensions import db
 from .i18n import COOKIE, LANGUAGES
 
@@ -24,16 +24,9 @@ def healthz() -> tuple[dict[str, str], int]:
     return {"status": "ok", "database": "ok"}, 200
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path on this site: never another host, so the switch cannot redirect away."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
-
-
 @bp.get("/language/<code>")
 def switch_language(code: str) -> Response:
-    response = redirect(_safe_next(request.args.get("next")))
+    response = redirect(params.safe_next(request.args.get("next")))
     if code in LANGUAGES:
         response.set_cookie(COOKIE, code, max_age=ONE_YEAR, samesite="Lax", httponly=True)
     return response
@@ -58,6 +51,8 @@ def register(app: Flask) -> None:
     from flask_babel import get_locale
 
     formatting.register(app)
+    forms.register(app)
+    app.add_template_global(policy.may_open_office)
     app.after_request(_security_headers)
 
     @app.context_processor

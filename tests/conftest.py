@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
@@ -37,6 +37,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[s
         yield url
 
 
+class IsolatedClient(FlaskClient):
+    """Each request runs in its own app context, as in production: its own `g` and db session.
+
+    Without this, requests made while a test holds an app context would share the test's `g`
+    (and so Flask-Login's cached user) and its session.
+    """
+
+    def open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        if has_app_context():
+            outer = db.session
+            if not (outer.new or outer.dirty or outer.deleted):
+                outer.rollback()  # end the test's read snapshot so it sees what the request wrote
+        return response
+
+
 @pytest.fixture(scope="session")
 def app(database_url: str) -> Iterator[Flask]:
     app = create_app(
@@ -44,10 +61,12 @@ def app(database_url: str) -> Iterator[Flask]:
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": database_url,
             "SESSION_COOKIE_SECURE": False,
+            "PREFERRED_URL_SCHEME": "http",
             "REMEMBER_COOKIE_SECURE": False,
             "RATELIMIT_STORAGE_URI": "memory://",
         }
     )
+    app.test_client_class = IsolatedClient
     with app.app_context():
         db.create_all()
     yield app
@@ -78,6 +97,54 @@ def demo(app_ctx: Flask) -> None:
     from catalog import demo as demo_data
 
     demo_data.seed()
+
+
+@pytest.fixture
+def facilities(demo) -> dict[str, int]:
+    """Demo facility ids by short name: banjarnegara, magetan, ruteng, serang."""
+    from sqlalchemy import select
+
+    from catalog.models import Facility
+
+    rows = db.session.execute(select(Facility.slug, Facility.id)).all()
+    return {slug.removeprefix("rutan-"): facility_id for slug, facility_id in rows}
+
+
+@pytest.fixture
+def users(facilities):  # type: ignore[no-untyped-def]
+    """One account per kind of user, all with the password `helpers.PASSWORD`.
+
+    buyer, staff_banjarnegara, staff_magetan, finance_banjarnegara, finance_regional, admin.
+    """
+    from shop.accounts.models import BuyerProfile, Role, RoleGrant, User
+
+    from .helpers import PASSWORD
+
+    specs = {
+        "buyer": [(Role.BUYER, None)],
+        "buyer_two": [(Role.BUYER, None)],
+        "staff_banjarnegara": [(Role.STAFF, facilities["banjarnegara"])],
+        "staff_magetan": [(Role.STAFF, facilities["magetan"])],
+        "finance_banjarnegara": [(Role.FINANCE, facilities["banjarnegara"])],
+        "finance_regional": [(Role.FINANCE, None)],
+        "admin": [(Role.ADMIN, None)],
+    }
+    made = {}
+    for key, grants in specs.items():
+        user = User(email=f"{key.replace('_', '.')}@example.id", name=key.replace("_", " ").title())
+        user.set_password(PASSWORD)
+        user.grants = [RoleGrant(role=role, facility_id=fid) for role, fid in grants]
+        if key.startswith("buyer"):
+            user.buyer_profile = BuyerProfile(
+                business_name=f"Toko Ikan Asin {key}",
+                contact_person="Ibu Sari",
+                phone="081234567890",
+                address="Kelurahan Semarang, Banjarnegara",
+            )
+        db.session.add(user)
+        made[key] = user
+    db.session.commit()
+    return made
 
 
 class QueryCounter:

@@ -1,0 +1,1 @@
+"""Benchmarks of the storefront at a realistic scale; see bench/README.md."""

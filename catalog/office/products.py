@@ -1,0 +1,3 @@
+"""Back office: products, price tiers, photos, programmes and the stock overview."""
+
+from . import bp  # noqa: F401

@@ -1,0 +1,1 @@
+"""Accounts: users, their roles (buyer, staff, finance, admin) and buyer business profiles."""
