@@ -37,9 +37,7 @@ def register(app: Flask) -> None:
         return _render(
             400,
             _("Request problem"),
-            _(
-                "This form has expired or did not come from this site. Reload the page and try again."
-            ),
+            _("This form has expired or came from elsewhere. Reload the page and try again."),
         )
 
     @app.errorhandler(InternalServerError)
