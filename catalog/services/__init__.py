@@ -1,0 +1,1 @@
+"""Catalog write services: each opens one transaction, changes the catalog, audits, commits."""
