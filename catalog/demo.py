@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from datetime import date
@@ -282,6 +283,7 @@ FACILITIES: tuple[DemoFacility, ...] = (
 )
 
 
+@functools.cache
 def placeholder_photo(colour: tuple[int, int, int], label: str) -> bytes:
     """A plain illustrated card standing in for a real photo of the product."""
     image = Image.new("RGB", (640, 480), colour)

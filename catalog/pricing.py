@@ -13,13 +13,21 @@ class Tier:
     unit_price: int
 
 
+def applied_tier(quantity: int, tiers: Iterable[Tier]) -> Tier | None:
+    """The highest tier that `quantity` reaches, if any."""
+    reached: Tier | None = None
+    for tier in tiers:
+        if tier.min_quantity <= quantity and (
+            reached is None or tier.min_quantity > reached.min_quantity
+        ):
+            reached = tier
+    return reached
+
+
 def unit_price(quantity: int, base_price: int, tiers: Iterable[Tier]) -> int:
     """The price per unit for a line of `quantity`: the highest tier the quantity reaches."""
-    price, reached = base_price, 0
-    for tier in tiers:
-        if reached < tier.min_quantity <= quantity:
-            price, reached = tier.unit_price, tier.min_quantity
-    return price
+    tier = applied_tier(quantity, tiers)
+    return base_price if tier is None else tier.unit_price
 
 
 def tier_table(base_price: int, tiers: Sequence[Tier], min_order_qty: int) -> list[tuple[int, int]]:

@@ -59,6 +59,10 @@ def on_hand_expression():  # type: ignore[no-untyped-def]
     )
 
 
+def stock_on_hand(product_id: int) -> int:
+    return int(db.session.scalar(select(on_hand_expression()).where(Product.id == product_id)) or 0)
+
+
 def _in_stock_clause():  # type: ignore[no-untyped-def]
     return exists().where(
         Batch.product_id == Product.id,

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from .extensions import db
 
 
 def configure_engine(engine: Engine) -> None:
@@ -23,4 +29,26 @@ def configure_engine(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")
+        immediate = conn.get_execution_options().get("sqlite_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_transaction() -> Iterator[Session]:
+    """One transaction for a write that moves stock or money; commits, or rolls back on error.
+
+    On SQLite it begins IMMEDIATE: the write lock is taken up front, so concurrent writers queue
+    instead of failing when they upgrade a read lock. On PostgreSQL callers lock the rows they
+    change with FOR UPDATE.
+    """
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("write_transaction() started with unflushed changes in the session")
+    session.commit()  # ends a read transaction the request may have opened (loading the user)
+    session.connection(execution_options={"sqlite_immediate": True})
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,6 +111,14 @@ def facilities(demo) -> dict[str, int]:
     return {slug.removeprefix("rutan-"): facility_id for slug, facility_id in rows}
 
 
+@functools.cache
+def _password_hash(password: str) -> str:
+    """scrypt takes a third of a second by design; the fixtures hash the one password once."""
+    from werkzeug.security import generate_password_hash
+
+    return generate_password_hash(password)
+
+
 @pytest.fixture
 def users(facilities):  # type: ignore[no-untyped-def]
     """One account per kind of user, all with the password `helpers.PASSWORD`.
@@ -132,7 +141,7 @@ def users(facilities):  # type: ignore[no-untyped-def]
     made = {}
     for key, grants in specs.items():
         user = User(email=f"{key.replace('_', '.')}@example.id", name=key.replace("_", " ").title())
-        user.set_password(PASSWORD)
+        user.password_hash = _password_hash(PASSWORD)
         user.grants = [RoleGrant(role=role, facility_id=fid) for role, fid in grants]
         if key.startswith("buyer"):
             user.buyer_profile = BuyerProfile(

@@ -1,0 +1,199 @@
+"""The cart: kept in the session for visitors, in the database for signed-in buyers, and priced
+on the server every time it is shown (a price sent by a client is never read)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from flask import session
+from flask_login import current_user
+from sqlalchemy import delete, select
+from sqlalchemy.orm import contains_eager, selectinload
+
+from catalog.models import Facility, Product
+from catalog.pricing import Tier, applied_tier, lead_time_days
+from catalog.queries import active_makers, on_hand_expression
+from shop.extensions import db
+
+from .models import CartLine
+from .quantities import QuantityProblem, QuantityRule, nearest_valid, problem
+
+SESSION_KEY = "cart"
+MAX_LINES = 50
+
+
+class Cart(Protocol):
+    def items(self) -> dict[int, int]: ...
+    def put(self, product_id: int, quantity: int) -> None: ...
+    def remove(self, product_id: int) -> None: ...
+    def clear(self) -> None: ...
+
+
+class SessionCart:
+    """A visitor's cart in the signed session cookie: product id -> quantity."""
+
+    def items(self) -> dict[int, int]:
+        raw = session.get(SESSION_KEY, {})
+        return {int(k): int(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+
+    def put(self, product_id: int, quantity: int) -> None:
+        items = self.items()
+        items[product_id] = quantity
+        session[SESSION_KEY] = {str(k): v for k, v in items.items()}
+
+    def remove(self, product_id: int) -> None:
+        items = self.items()
+        items.pop(product_id, None)
+        session[SESSION_KEY] = {str(k): v for k, v in items.items()}
+
+    def clear(self) -> None:
+        session.pop(SESSION_KEY, None)
+
+
+class DatabaseCart:
+    """A signed-in buyer's cart, the same on every device."""
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+
+    def items(self) -> dict[int, int]:
+        rows = db.session.execute(
+            select(CartLine.product_id, CartLine.quantity)
+            .where(CartLine.user_id == self.user_id)
+            .order_by(CartLine.id)
+        )
+        return {product_id: quantity for product_id, quantity in rows}
+
+    def put(self, product_id: int, quantity: int) -> None:
+        line = db.session.scalar(
+            select(CartLine).where(
+                CartLine.user_id == self.user_id, CartLine.product_id == product_id
+            )
+        )
+        if line is None:
+            db.session.add(CartLine(user_id=self.user_id, product_id=product_id, quantity=quantity))
+        else:
+            line.quantity = quantity
+        db.session.commit()
+
+    def remove(self, product_id: int) -> None:
+        db.session.execute(
+            delete(CartLine).where(
+                CartLine.user_id == self.user_id, CartLine.product_id == product_id
+            )
+        )
+        db.session.commit()
+
+    def clear(self) -> None:
+        db.session.execute(delete(CartLine).where(CartLine.user_id == self.user_id))
+        db.session.commit()
+
+
+def current_cart() -> Cart:
+    if current_user.is_authenticated:
+        return DatabaseCart(current_user.id)
+    return SessionCart()
+
+
+def merge_session_cart(user_id: int) -> None:
+    """At sign-in, what a visitor put in the cart joins the account's cart (theirs wins)."""
+    visitor = SessionCart()
+    items = visitor.items()
+    if not items:
+        return
+    account = DatabaseCart(user_id)
+    for product_id, quantity in items.items():
+        if db.session.get(Product, product_id) is not None:
+            account.put(product_id, quantity)
+    visitor.clear()
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    product: Product
+    quantity: int
+    unit_price: int
+    tier_min_quantity: int | None
+    on_hand: int
+    problem: QuantityProblem | None
+    nearest: int
+    made_to_order: int
+    made_to_order_days: int | None
+
+    @property
+    def total(self) -> int:
+        return self.quantity * self.unit_price
+
+
+@dataclass(frozen=True)
+class FacilityCart:
+    facility: Facility
+    lines: list[PricedLine]
+
+    @property
+    def subtotal(self) -> int:
+        return sum(line.total for line in self.lines)
+
+    @property
+    def has_problems(self) -> bool:
+        return any(line.problem for line in self.lines)
+
+    @property
+    def made_to_order(self) -> bool:
+        return any(line.made_to_order for line in self.lines)
+
+
+def tiers_of(product: Product) -> list[Tier]:
+    return [Tier(t.min_quantity, t.unit_price) for t in product.tiers]
+
+
+def price_line(product: Product, quantity: int, on_hand: int, makers: int) -> PricedLine:
+    """Everything the buyer must see about one line before placing it."""
+    rule = QuantityRule(product.min_order_qty, product.order_multiple)
+    tier = applied_tier(quantity, tiers_of(product))
+    shortfall = max(0, quantity - on_hand)
+    return PricedLine(
+        product=product,
+        quantity=quantity,
+        unit_price=product.base_price if tier is None else tier.unit_price,
+        tier_min_quantity=None if tier is None else tier.min_quantity,
+        on_hand=on_hand,
+        problem=problem(quantity, rule),
+        nearest=nearest_valid(quantity, rule),
+        made_to_order=shortfall,
+        made_to_order_days=lead_time_days(
+            shortfall, product.programme.pieces_per_wbp_per_day, makers
+        ),
+    )
+
+
+def price_cart(items: dict[int, int]) -> list[FacilityCart]:
+    """The cart split by facility, each line priced from the product's tiers as stored now.
+
+    Products no longer on sale drop out; the caller tells the buyer.
+    """
+    if not items:
+        return []
+    rows = db.session.execute(
+        select(Product, on_hand_expression())
+        .join(Product.facility)
+        .join(Product.programme)
+        .options(
+            contains_eager(Product.facility),
+            contains_eager(Product.programme),
+            selectinload(Product.tiers),
+        )
+        .where(Product.id.in_(items), Product.active.is_(True))
+        .order_by(Product.facility_id, Product.name)
+    ).all()
+    makers: dict[int, int] = {}
+    groups: dict[int, FacilityCart] = {}
+    for product, on_hand in rows:
+        if product.programme_id not in makers:
+            makers[product.programme_id] = active_makers(product.programme_id)
+        line = price_line(product, items[product.id], int(on_hand), makers[product.programme_id])
+        groups.setdefault(product.facility_id, FacilityCart(product.facility, [])).lines.append(
+            line
+        )
+    return list(groups.values())
