@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from flask import session
-from flask_login import current_user
+from flask import Flask, session
+from flask_login import current_user, user_logged_in
 from sqlalchemy import delete, select
 from sqlalchemy.orm import contains_eager, selectinload
 
@@ -197,3 +197,10 @@ def price_cart(items: dict[int, int]) -> list[FacilityCart]:
             line
         )
     return list(groups.values())
+
+
+def register(app: Flask) -> None:
+    def _merge(_sender: Flask, user, **_extra) -> None:  # type: ignore[no-untyped-def]
+        merge_session_cart(user.id)
+
+    user_logged_in.connect(_merge, app, weak=False)

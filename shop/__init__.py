@@ -62,6 +62,9 @@ def _register_blueprints(app: Flask) -> None:
     from catalog import labels
     from catalog.office import bp as catalog_office_bp
     from catalog.views import bp as catalog_bp
+    from orders import cart
+    from orders import labels as order_labels
+    from orders.views import bp as orders_bp
 
     from . import admin, audit, mail, office  # noqa: F401
     from .accounts.views import bp as accounts_bp
@@ -70,8 +73,11 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(web_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(orders_bp)
     app.register_blueprint(office.bp)
     app.register_blueprint(catalog_office_bp)
     app.register_blueprint(admin.bp)
     office.register(app)
     labels.register(app)
+    order_labels.register(app)
+    cart.register(app)

@@ -1,0 +1,157 @@
+"""Buyer pages: the cart, checkout and the buyer's own orders."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from shop import params
+from shop.accounts.models import Role
+from shop.extensions import db
+from shop.pagination import paginate
+from shop.policy import roles_required
+
+from . import cart as carts
+from .checkout import CheckoutRefused, CheckoutRequest, OutOfStock, place_orders
+from .forms import QUANTITY_MESSAGE, CancelForm, CartLineForm, CheckoutForm, RemoveLineForm
+from .fulfilment import FulfilmentRefused, cancel_order
+from .lifecycle import OrderStatus
+from .models import DeliveryMethod, Order, PaymentMethod
+
+bp = Blueprint("orders", __name__)
+
+
+@bp.get("/cart")
+def cart() -> str:
+    groups = carts.price_cart(carts.current_cart().items())
+    return render_template("orders/cart.html", groups=groups)
+
+
+@bp.post("/cart")
+def cart_put() -> Response:
+    """Adds a product or changes its quantity; the cart explains any rule the quantity breaks."""
+    form = CartLineForm()
+    if not form.validate():
+        abort(400, description=str(QUANTITY_MESSAGE))
+    cart = carts.current_cart()
+    if form.product_id.data not in cart.items() and len(cart.items()) >= carts.MAX_LINES:
+        abort(400, description=_("A cart can hold at most %(n)s products.", n=carts.MAX_LINES))
+    if not carts.price_cart({form.product_id.data: 1}):
+        abort(404)
+    cart.put(form.product_id.data, form.quantity.data)
+    flash(_("Your cart is updated."), "info")
+    return redirect(url_for("orders.cart"))
+
+
+@bp.post("/cart/remove")
+def cart_remove() -> Response:
+    form = RemoveLineForm()
+    if not form.validate():
+        abort(400, description=_("That product is not in your cart."))
+    carts.current_cart().remove(form.product_id.data)
+    return redirect(url_for("orders.cart"))
+
+
+@bp.route("/checkout", methods=["GET", "POST"])
+@roles_required(Role.BUYER)
+def checkout() -> str | Response | tuple[str, int]:
+    cart = carts.current_cart()
+    groups = carts.price_cart(cart.items())
+    if not groups:
+        flash(_("Your cart is empty."), "info")
+        return redirect(url_for("orders.cart"))
+    form = CheckoutForm()
+    if request.method == "GET":
+        form.checkout_key.data = uuid.uuid4().hex
+        if current_user.buyer_profile:
+            form.delivery_address.data = current_user.buyer_profile.address
+        return render_template("orders/checkout.html", form=form, groups=groups)
+    if not form.validate():
+        return render_template("orders/checkout.html", form=form, groups=groups), 422
+    try:
+        orders = place_orders(
+            current_user,
+            CheckoutRequest(
+                items=cart.items(),
+                delivery_method=DeliveryMethod(form.delivery_method.data),
+                delivery_address=form.delivery_address.data or "",
+                payment_method=PaymentMethod(form.payment_method.data),
+                checkout_key=form.checkout_key.data or "",
+                accept_made_to_order=bool(form.accept_made_to_order.data),
+                note=form.note.data or "",
+            ),
+        )
+    except CheckoutRefused as refused:
+        for message in refused.messages:
+            flash(message, "error")
+        groups = carts.price_cart(cart.items())
+        status = 409 if isinstance(refused, OutOfStock) else 422
+        return render_template("orders/checkout.html", form=form, groups=groups), status
+    cart.clear()
+    return redirect(url_for("orders.placed", key=orders[0].checkout_key))
+
+
+@bp.get("/orders/placed/<key>")
+@roles_required(Role.BUYER)
+def placed(key: str) -> str:
+    orders = db.session.scalars(
+        select(Order)
+        .where(Order.buyer_id == current_user.id, Order.checkout_key == key)
+        .order_by(Order.id)
+    ).all()
+    if not orders:
+        abort(404)
+    return render_template("orders/placed.html", orders=orders)
+
+
+@bp.get("/orders")
+@roles_required(Role.BUYER)
+def my_orders() -> str:
+    page = paginate(
+        select(Order).where(Order.buyer_id == current_user.id).order_by(Order.id.desc()),
+        params.page_number(request.args),
+        20,
+    )
+    return render_template("orders/my_orders.html", page=page)
+
+
+def buyer_order_or_404(reference: str) -> Order:
+    """The order if it is the signed-in buyer's own; another buyer's reference is a 404."""
+    order = db.session.scalar(
+        select(Order).where(Order.reference == reference, Order.buyer_id == current_user.id)
+    )
+    if order is None:
+        abort(404)
+    return order
+
+
+@bp.get("/orders/<reference>")
+@roles_required(Role.BUYER)
+def order_detail(reference: str) -> str:
+    order = buyer_order_or_404(reference)
+    return render_template("orders/order.html", order=order, cancel_form=CancelForm())
+
+
+@bp.post("/orders/<reference>/cancel")
+@roles_required(Role.BUYER)
+def order_cancel(reference: str) -> Response | tuple[str, int]:
+    order = buyer_order_or_404(reference)
+    form = CancelForm()
+    if order.status is not OrderStatus.PLACED:
+        flash(_("The facility has confirmed this order; ask them to cancel it."), "error")
+        return redirect(url_for("orders.order_detail", reference=reference))
+    if not form.validate():
+        return render_template("orders/order.html", order=order, cancel_form=form), 422
+    try:
+        cancel_order(order.id, form.reason.data or "", current_user)
+    except FulfilmentRefused as refused:
+        for message in refused.messages:
+            flash(message, "error")
+    else:
+        flash(_("Order %(reference)s is cancelled.", reference=reference), "info")
+    return redirect(url_for("orders.order_detail", reference=reference))
