@@ -64,9 +64,12 @@ def _register_blueprints(app: Flask) -> None:
     from catalog.views import bp as catalog_bp
     from orders import cart
     from orders import labels as order_labels
+    from orders.api import bp as api_bp
+    from orders.office import bp as orders_office_bp
     from orders.views import bp as orders_bp
 
     from . import admin, audit, mail, office  # noqa: F401
+    from .extensions import csrf
     from .accounts.views import bp as accounts_bp
     from .web import bp as web_bp
 
@@ -74,6 +77,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalog_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(orders_bp)
+    app.register_blueprint(orders_office_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # the API authenticates each request by token, not by cookie
     app.register_blueprint(office.bp)
     app.register_blueprint(catalog_office_bp)
     app.register_blueprint(admin.bp)

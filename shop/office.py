@@ -24,6 +24,8 @@ bp = Blueprint("office", __name__, url_prefix="/office")
 
 # The back office sections, in menu order: (endpoint, label, roles that see it).
 SECTIONS = (
+    ("orders_office.orders", _l("Orders"), policy.OFFICE_ROLES),
+    ("orders_office.quotes", _l("Quotes"), policy.STAFF_ROLES),
     ("catalog_office.products", _l("Products"), policy.STAFF_ROLES),
     ("catalog_office.programmes", _l("Programmes"), policy.STAFF_ROLES),
     ("catalog_office.stock", _l("Stock"), policy.OFFICE_ROLES),

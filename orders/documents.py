@@ -1,0 +1,1 @@
+"""Order documents as PDF: the invoice (faktur) and the delivery note (surat jalan)."""
