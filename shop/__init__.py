@@ -69,8 +69,8 @@ def _register_blueprints(app: Flask) -> None:
     from orders.views import bp as orders_bp
 
     from . import admin, audit, mail, office  # noqa: F401
-    from .extensions import csrf
     from .accounts.views import bp as accounts_bp
+    from .extensions import csrf
     from .web import bp as web_bp
 
     app.register_blueprint(web_bp)
