@@ -58,7 +58,9 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     # Importing the models here registers every table with the metadata Alembic compares.
     import catalog.models  # noqa: F401
+    import orders.documents  # noqa: F401  (routes register on the orders blueprints)
     import orders.models  # noqa: F401
+    import orders.quotes  # noqa: F401
     from catalog import labels
     from catalog.office import bp as catalog_office_bp
     from catalog.views import bp as catalog_bp
