@@ -11,12 +11,14 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from catalog.labels import unit_label
 from catalog.models import Batch, BatchStatus, Product
 from catalog.queries import active_makers
 from shop import mail
 from shop.accounts.models import User
 from shop.database import write_transaction
 from shop.extensions import db
+from shop.formatting import number
 
 from .allocation import BatchStock, allocate
 from .cart import PricedLine, price_line
@@ -53,8 +55,8 @@ class OutOfStock(CheckoutRefused):
                 _(
                     "%(product)s: only %(on_hand)s in stock; %(rest)s can be made to order.",
                     product=line.product.name,
-                    on_hand=line.on_hand,
-                    rest=line.made_to_order,
+                    on_hand=number(line.on_hand),
+                    rest=number(line.made_to_order),
                 )
                 for line in lines
             ]
@@ -74,22 +76,26 @@ class CheckoutRequest:
 
 
 def quantity_message(line: PricedLine) -> str:
-    unit = line.product.unit.value
+    unit = unit_label(line.product.unit)
     messages = {
         QuantityProblem.NOT_POSITIVE: _("the quantity must be at least 1"),
         QuantityProblem.TOO_LARGE: _("the quantity can be at most 1,000,000"),
         QuantityProblem.BELOW_MINIMUM: _(
-            "the minimum order is %(moq)s %(unit)s", moq=line.product.min_order_qty, unit=unit
+            "the minimum order is %(moq)s %(unit)s",
+            moq=number(line.product.min_order_qty),
+            unit=unit,
         ),
         QuantityProblem.NOT_A_MULTIPLE: _(
-            "sold in packs of %(pack)s %(unit)s", pack=line.product.order_multiple, unit=unit
+            "sold in packs of %(pack)s %(unit)s",
+            pack=number(line.product.order_multiple),
+            unit=unit,
         ),
     }
     return _(
         "%(product)s: %(problem)s (nearest allowed: %(nearest)s).",
         product=line.product.name,
         problem=messages[line.problem] if line.problem else "",
-        nearest=line.nearest,
+        nearest=number(line.nearest),
     )
 
 
@@ -103,7 +109,7 @@ def _existing(buyer_id: int, checkout_key: str) -> list[Order]:
     )
 
 
-def _locked_batches(product_ids: list[int]) -> dict[int, list[Batch]]:
+def locked_batches(product_ids: list[int]) -> dict[int, list[Batch]]:
     """Finished batches of the products, locked in id order so two checkouts cannot deadlock."""
     batches = db.session.scalars(
         select(Batch)
@@ -130,11 +136,8 @@ def _next_invoice_number(facility_id: int, year: int) -> tuple[int, str]:
     return counter.last_number, f"INV/{year}/{facility_id:03d}/{counter.last_number:05d}"
 
 
-def place_orders(buyer: User, request: CheckoutRequest) -> list[Order]:
-    """Places one order per facility, or refuses with nothing written.
-
-    The same checkout key a second time returns the orders the first call placed.
-    """
+def check_request(request: CheckoutRequest) -> None:
+    """The checks of a checkout that need no database: refused before any lock is taken."""
     if not request.items:
         raise CheckoutRefused([_("Your cart is empty.")])
     if len(request.items) > MAX_LINES:
@@ -142,6 +145,13 @@ def place_orders(buyer: User, request: CheckoutRequest) -> list[Order]:
     if request.delivery_method is DeliveryMethod.DELIVERY and not request.delivery_address.strip():
         raise CheckoutRefused([_("Please give the delivery address.")])
 
+
+def place_orders(buyer: User, request: CheckoutRequest) -> list[Order]:
+    """Places one order per facility, or refuses with nothing written.
+
+    The same checkout key a second time returns the orders the first call placed.
+    """
+    check_request(request)
     with write_transaction():
         if existing := _existing(buyer.id, request.checkout_key):
             return existing
@@ -156,7 +166,7 @@ def place_orders(buyer: User, request: CheckoutRequest) -> list[Order]:
         }
         if missing := [pid for pid in product_ids if pid not in products]:
             raise CheckoutRefused([_("Product %(id)s is not on sale.", id=pid) for pid in missing])
-        batches = _locked_batches(product_ids)
+        batches = locked_batches(product_ids)
         priced: list[tuple[PricedLine, list[Batch]]] = []
         for pid in product_ids:
             product = products[pid]
@@ -170,13 +180,18 @@ def place_orders(buyer: User, request: CheckoutRequest) -> list[Order]:
         short = [line for line, _b in priced if line.made_to_order]
         if short and not request.accept_made_to_order:
             raise OutOfStock(short)
-        orders = _write_orders(buyer, request, priced)
+        orders = write_orders(buyer, request, priced)
     return orders
 
 
-def _write_orders(
+def write_orders(
     buyer: User, request: CheckoutRequest, priced: list[tuple[PricedLine, list[Batch]]]
 ) -> list[Order]:
+    """Writes one order per facility for lines already checked, each with its batches.
+
+    Runs inside the caller's `write_transaction`, the batches locked by `locked_batches`. Each line
+    keeps the unit price and made-to-order days it comes with: the cart's tier, or a quote's answer.
+    """
     year = datetime.now(UTC).year
     orders: dict[int, Order] = {}
     for line, batches in priced:

@@ -92,11 +92,11 @@ def test_the_same_checkout_placed_twice_is_one_order(users, besek):
 @pytest.mark.parametrize(
     ("quantity", "message"),
     [
-        (0, "at least 1"),
-        (-20, "at least 1"),
-        (1_000_020, "at most 1,000,000"),
-        (80, "minimum order is 100"),
-        (110, "packs of 20"),
+        (0, "paling sedikit 1"),
+        (-20, "paling sedikit 1"),
+        (1_000_020, "paling banyak 1.000.000"),
+        (80, "pesanan minimum 100"),
+        (110, "kemasan 20"),
     ],
 )
 def test_bad_quantities_are_refused_and_change_nothing(users, besek, quantity, message):
