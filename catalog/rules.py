@@ -41,6 +41,13 @@ def unique_slug(base: str, taken: Collection[str], max_length: int, fallback: st
     return candidate
 
 
+def facility_slug_base(name: str) -> str:
+    """ "Rutan Kelas IIB Banjarnegara" -> "rutan-banjarnegara": the class is left out, as in the
+    demo data's slugs, because a facility can change class and its address should not."""
+    without_class = re.sub(r"\bkelas\s+(?:I{1,3}|IV)(?:\s?[AB])?\b", " ", name, flags=re.I)
+    return slugify(without_class)
+
+
 def product_slug_base(name: str, facility_slug: str) -> str:
     place = facility_slug
     for prefix in _KIND_PREFIXES:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Collection, Mapping
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
-from catalog.models import Facility, Product, index_text
+from catalog.models import Facility
+from catalog.services.facilities import FacilityRefused, create_facility, update_facility
 
 from . import audit, params
 from .accounts import services as accounts
@@ -35,8 +31,6 @@ from .policy import roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-MAX_SLUG = 80
-
 
 @bp.before_request
 @roles_required(Role.ADMIN)
@@ -50,71 +44,6 @@ def _labels() -> dict[str, Any]:
         "role_label": lambda role: str(ROLE_LABELS[Role(role)]),
         "kind_label": lambda kind: KIND_LABELS[kind],
     }
-
-
-# --- Facilities: the services -------------------------------------------------------------------
-
-
-class FacilityRefused(ValueError):
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(str(message))
-        self.message = message
-        self.field = field
-
-
-def slug_base(name: str) -> str:
-    """The address name of a facility: "Rutan Kelas IIB Banjarnegara" -> "rutan-banjarnegara".
-
-    The class is left out, as in the demo data's slugs, because a facility can change class.
-    """
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    without_class = re.sub(r"\bkelas\s+(?:I{1,3}|IV)(?:\s?[AB])?\b", " ", ascii_name, flags=re.I)
-    slug = re.sub(r"[^a-z0-9]+", "-", without_class.lower()).strip("-")
-    return slug[:MAX_SLUG].strip("-") or "facility"
-
-
-def unique_slug(base: str, taken: Collection[str]) -> str:
-    if base not in taken:
-        return base
-    n = 2
-    while (candidate := f"{base[: MAX_SLUG - len(str(n)) - 1]}-{n}") in taken:
-        n += 1
-    return candidate
-
-
-def _check_name_free(name: str, facility_id: int | None) -> None:
-    stmt = select(Facility.id).where(func.lower(Facility.name) == name.lower())
-    if facility_id is not None:
-        stmt = stmt.where(Facility.id != facility_id)
-    if db.session.scalar(stmt) is not None:
-        raise FacilityRefused(_l("A facility with this name already exists."), "name")
-
-
-def create_facility(values: Mapping[str, Any]) -> Facility:
-    """A new facility; its slug is made once, here, and never changes (links to it keep working)."""
-    _check_name_free(values["name"], None)
-    base = slug_base(values["name"])
-    taken = set(db.session.scalars(select(Facility.slug).where(Facility.slug.startswith(base))))
-    facility = Facility(slug=unique_slug(base, taken), **values)
-    db.session.add(facility)
-    db.session.flush()
-    audit.record("create", facility, facility_id=facility.id)
-    db.session.commit()
-    return facility
-
-
-def update_facility(facility: Facility, values: Mapping[str, Any]) -> None:
-    _check_name_free(values["name"], facility.id)
-    before = audit.snapshot(facility)
-    for key, value in values.items():
-        setattr(facility, key, value)
-    if any(before[key] != getattr(facility, key) for key in ("name", "city", "province")):
-        # Product search covers the facility's name and place, so its products are re-indexed.
-        products = select(Product).where(Product.facility_id == facility.id)
-        for product in db.session.scalars(products.options(selectinload(Product.programme))):
-            product.search_text = index_text(product, product.programme, facility)
-    audit.record("update", facility, facility_id=facility.id, before=before)
-    db.session.commit()
 
 
 # --- Pages --------------------------------------------------------------------------------------

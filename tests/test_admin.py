@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import func, select
 
 from catalog.models import Facility, FacilityKind
+from catalog.rules import facility_slug_base, unique_slug
 from shop.accounts.models import Role, RoleGrant, User
 from shop.accounts.services import grant_refusal
-from shop.admin import slug_base, unique_slug
 from shop.audit import AuditEntry
 from shop.extensions import db, limiter
 from shop.mail import OutboxMessage
@@ -59,16 +59,19 @@ def text_of(response):
 
 
 def test_a_facility_address_leaves_out_its_class():
-    assert slug_base("Rutan Kelas IIB Banjarnegara") == "rutan-banjarnegara"
-    assert slug_base("Rutan Kelas II B Serang") == "rutan-serang"
-    assert slug_base("Lapas Perempuan Kelas IIA Semarang") == "lapas-perempuan-semarang"
-    assert slug_base("Lapas Kelas III Namlea") == "lapas-namlea"
+    assert facility_slug_base("Rutan Kelas IIB Banjarnegara") == "rutan-banjarnegara"
+    assert facility_slug_base("Rutan Kelas II B Serang") == "rutan-serang"
+    assert facility_slug_base("Lapas Perempuan Kelas IIA Semarang") == "lapas-perempuan-semarang"
+    assert facility_slug_base("Lapas Kelas III Namlea") == "lapas-namlea"
 
 
 def test_a_taken_address_gets_the_next_number():
-    assert unique_slug("lapas-namlea", set()) == "lapas-namlea"
-    assert unique_slug("lapas-namlea", {"lapas-namlea"}) == "lapas-namlea-2"
-    assert unique_slug("lapas-namlea", {"lapas-namlea", "lapas-namlea-2"}) == "lapas-namlea-3"
+    assert unique_slug("lapas-namlea", set(), 80, "facility") == "lapas-namlea"
+    assert unique_slug("lapas-namlea", {"lapas-namlea"}, 80, "facility") == "lapas-namlea-2"
+    assert (
+        unique_slug("lapas-namlea", {"lapas-namlea", "lapas-namlea-2"}, 80, "facility")
+        == "lapas-namlea-3"
+    )
 
 
 def test_which_roles_name_a_facility():
