@@ -14,7 +14,7 @@ from wtforms.widgets import HiddenInput
 
 from catalog.models import Facility, FacilityKind
 
-from .accounts.forms import _phone as phone_number
+from .accounts.forms import phone_number
 from .accounts.models import Role
 from .extensions import db
 

@@ -35,7 +35,7 @@ class NewPasswordForm(FlaskForm):
     )
 
 
-def _phone(_form: FlaskForm, field: StringField) -> None:
+def phone_number(_form: FlaskForm, field: StringField) -> None:
     digits = re.sub(r"[\s\-()+]", "", field.data or "")
     if not digits.isdecimal() or not 8 <= len(digits) <= 15:
         raise ValidationError(_l("Enter a phone or WhatsApp number of 8 to 15 digits."))
@@ -51,7 +51,7 @@ class RegisterForm(NewPasswordForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=254)])
     business_name = StringField(_l("Business name"), validators=[DataRequired(), Length(max=160)])
     contact_person = StringField(_l("Contact person"), validators=[DataRequired(), Length(max=120)])
-    phone = StringField(_l("Phone / WhatsApp"), validators=[DataRequired(), _phone])
+    phone = StringField(_l("Phone / WhatsApp"), validators=[DataRequired(), phone_number])
     address = TextAreaField(_l("Address"), validators=[DataRequired(), Length(max=500)])
     npwp = StringField(_l("NPWP (optional)"), validators=[Optional(), _npwp])
 
