@@ -39,14 +39,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
+    from . import database
     from .accounts import auth
-    from .database import configure_engine
     from .extensions import babel, csrf, db, limiter, login_manager, migrate
     from .i18n import select_locale
 
     db.init_app(app)
     with app.app_context():
-        configure_engine(db.engine)
+        database.configure_engine(db.engine)
+    database.register(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)

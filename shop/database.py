@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from flask import Flask, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -52,3 +53,19 @@ def write_transaction() -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def register(app: Flask) -> None:
+    @app.before_request
+    def _writes_begin_immediate() -> None:
+        """On SQLite a request that may write takes the write lock before it reads.
+
+        A deferred transaction that read first cannot always upgrade to a write lock once another
+        writer has committed (SQLITE_BUSY_SNAPSHOT); SQLite serialises writers anyway, so taking
+        the lock up front costs nothing and turns that failure into a short wait.
+        """
+        if request.method in WRITE_METHODS and db.engine.dialect.name == "sqlite":
+            db.session.connection(execution_options={"sqlite_immediate": True})
