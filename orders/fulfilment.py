@@ -1,27 +1,68 @@
-"""After an order is placed: status changes, partial shipments, cancellation releasing stock."""
+"""After an order is placed: status changes, partial handovers, cancellation releasing stock.
+
+The predicates (`fee_settable`, `order_cancellable`, ...) are the rules; the services check them
+under the order's row lock, and the pages call them only to hide forms that would be refused.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from catalog.models import Batch
+from catalog.models import Batch, BatchStatus
 from shop import audit
 from shop.accounts.models import User
 from shop.database import write_transaction
 from shop.extensions import db
 
+from .allocation import BatchStock, allocate
 from .checkout import CheckoutRefused
+from .labels import order_label
 from .lifecycle import IllegalTransition, OrderStatus, cancellable, check_transition
-from .models import Order, OrderEvent, OrderLine, Shipment, ShipmentLine
+from .models import (
+    DeliveryMethod,
+    LineAllocation,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Shipment,
+    ShipmentLine,
+)
 
 SHIPPABLE = frozenset({OrderStatus.CONFIRMED, OrderStatus.IN_PRODUCTION, OrderStatus.READY})
+MAX_DELIVERY_FEE = 100_000_000
 
 
 class FulfilmentRefused(CheckoutRefused):
     """A staff or buyer action that the order's state does not allow; nothing changed."""
+
+
+def fee_settable(order: Order) -> bool:
+    """A delivery fee can be set until the first goods leave."""
+    return (
+        order.delivery_method is DeliveryMethod.DELIVERY
+        and (order.status is OrderStatus.PLACED or order.status in SHIPPABLE)
+        and not order.shipments
+    )
+
+
+def can_hand_over(order: Order) -> bool:
+    return order.status in SHIPPABLE and any(line.unshipped for line in order.lines)
+
+
+def order_cancellable(order: Order) -> bool:
+    return cancellable(order.status) and not order.shipments
+
+
+def line_cancellable(order: Order, line: OrderLine) -> bool:
+    return cancellable(order.status) and not line.cancelled and not line.shipped
+
+
+def allocated_units(line: OrderLine) -> int:
+    return sum(a.quantity for a in line.allocations if not a.released)
 
 
 def _locked_order(order_id: int) -> Order:
@@ -36,10 +77,61 @@ def _step(order: Order, target: OrderStatus, user: User | None, note: str = "") 
         check_transition(order.status, target)
     except IllegalTransition as error:
         raise FulfilmentRefused(
-            [_("This order cannot go from %(a)s to %(b)s.", a=error.current, b=error.target)]
+            [
+                _(
+                    "This order cannot go from %(a)s to %(b)s.",
+                    a=order_label(error.current),
+                    b=order_label(error.target),
+                )
+            ]
         ) from error
     order.status = target
     order.events.append(OrderEvent(status=target, user_id=user.id if user else None, note=note))
+
+
+def _finish_handover(order: Order, picked_up: bool, user: User, note: str = "") -> None:
+    """When nothing is left to hand over, the order is shipped (or picked up)."""
+    live = [line for line in order.lines if not line.cancelled]
+    if not live or any(line.unshipped for line in live) or not order.shipments:
+        return
+    if order.status is not OrderStatus.READY:
+        _step(order, OrderStatus.READY, user)
+    _step(order, OrderStatus.PICKED_UP if picked_up else OrderStatus.SHIPPED, user, note)
+
+
+def _allocate_made_to_order(lines: list[OrderLine]) -> None:
+    """Gives waiting made-to-order units what finished batches now hold, oldest batch first.
+
+    Units reach a buyer only from a batch, so that every rupiah of them can be traced to the
+    WBP who made them.
+    """
+    waiting = [line for line in lines if line.made_to_order and not line.cancelled]
+    if not waiting:
+        return
+    batches = db.session.scalars(
+        select(Batch)
+        .where(
+            Batch.product_id.in_({line.product_id for line in waiting}),
+            Batch.status == BatchStatus.FINISHED,
+        )
+        .order_by(Batch.id)
+        .with_for_update()
+    ).all()
+    for line in waiting:
+        own = [b for b in batches if b.product_id == line.product_id and b.on_hand > 0]
+        if not own:
+            continue
+        plan = allocate(
+            line.made_to_order,
+            [BatchStock(b.id, b.finished_on or date.min, b.on_hand) for b in own],
+        )
+        by_id = {b.id: b for b in own}
+        for allocation in plan.allocations:
+            by_id[allocation.batch_id].quantity_allocated += allocation.quantity
+            line.allocations.append(
+                LineAllocation(batch_id=allocation.batch_id, quantity=allocation.quantity)
+            )
+        line.made_to_order = plan.made_to_order
 
 
 def change_status(order_id: int, target: OrderStatus, user: User, note: str = "") -> Order:
@@ -49,16 +141,22 @@ def change_status(order_id: int, target: OrderStatus, user: User, note: str = ""
     with write_transaction():
         order = _locked_order(order_id)
         before = audit.snapshot(order)
+        if target is OrderStatus.READY:
+            _allocate_made_to_order(order.lines)
         _step(order, target, user, note)
         audit.record("status", order, facility_id=order.facility_id, before=before)
     return order
 
 
 def set_delivery_fee(order_id: int, fee: int, user: User) -> Order:
+    if not 0 <= fee <= MAX_DELIVERY_FEE:
+        raise FulfilmentRefused([_("Enter a whole number of rupiah from 0 to 100,000,000.")])
     with write_transaction():
         order = _locked_order(order_id)
-        if order.status not in {OrderStatus.PLACED, OrderStatus.CONFIRMED}:
-            raise FulfilmentRefused([_("The delivery fee can only be set before production.")])
+        if order.delivery_method is not DeliveryMethod.DELIVERY:
+            raise FulfilmentRefused([_("The buyer picks this order up: it has no delivery fee.")])
+        if not fee_settable(order):
+            raise FulfilmentRefused([_("The delivery fee can only be set before goods leave.")])
         before = audit.snapshot(order)
         order.delivery_fee = fee
         audit.record("delivery_fee", order, facility_id=order.facility_id, before=before)
@@ -75,18 +173,30 @@ def record_shipment(
             raise FulfilmentRefused(
                 [_("Goods can only be handed over once the order is confirmed.")]
             )
-        lines = {line.id: line for line in order.lines}
+        if order.delivery_method is DeliveryMethod.DELIVERY and order.delivery_fee is None:
+            raise FulfilmentRefused([_("Set the delivery fee before the goods leave.")])
         wanted = {line_id: qty for line_id, qty in quantities.items() if qty}
         if not wanted:
             raise FulfilmentRefused([_("Enter the quantity handed over for at least one line.")])
+        lines = {line.id: line for line in order.lines}
+        _allocate_made_to_order([lines[i] for i in wanted if i in lines])
         problems = []
         for line_id, qty in wanted.items():
             line = lines.get(line_id)
             if line is None or line.cancelled:
                 problems.append(_("Line %(id)s is not part of this order.", id=line_id))
-            elif qty < 0 or qty > line.unshipped:
+                continue
+            ready = allocated_units(line) - line.shipped
+            if qty < 0 or qty > ready:
                 problems.append(
                     _(
+                        "%(product)s: between 1 and %(left)s can be handed over now; "
+                        "the rest is still to be made.",
+                        product=line.product.name,
+                        left=ready,
+                    )
+                    if ready < line.unshipped
+                    else _(
                         "%(product)s: between 1 and %(left)s can still be handed over.",
                         product=line.product.name,
                         left=line.unshipped,
@@ -94,21 +204,17 @@ def record_shipment(
                 )
         if problems:
             raise FulfilmentRefused(problems)
+        before = order.status
         shipment = Shipment(order=order, user_id=user.id, picked_up=picked_up, note=note)
         for line_id, qty in wanted.items():
             lines[line_id].shipped += qty
             shipment.lines.append(ShipmentLine(line_id=line_id, quantity=qty))
         db.session.add(shipment)
-        if all(line.unshipped == 0 for line in order.lines):
-            if order.status is not OrderStatus.READY:
-                _step(order, OrderStatus.READY, user)
-            _step(order, OrderStatus.PICKED_UP if picked_up else OrderStatus.SHIPPED, user, note)
-        audit.record(
-            "shipment",
-            shipment,
-            facility_id=order.facility_id,
-            extra={"lines": {str(k): v for k, v in wanted.items()}},
-        )
+        _finish_handover(order, picked_up, user, note)
+        extra: dict[str, object] = {"lines": {str(k): v for k, v in wanted.items()}}
+        if order.status is not before:
+            extra["status"] = [before.value, order.status.value]
+        audit.record("shipment", shipment, facility_id=order.facility_id, extra=extra)
     return shipment
 
 
@@ -129,44 +235,50 @@ def _release(lines: list[OrderLine]) -> None:
         allocation.released = True
 
 
-def cancel_order(order_id: int, reason: str, user: User) -> Order:
+def _reason(reason: str) -> str:
     if not reason.strip():
         raise FulfilmentRefused([_("Please give a reason for cancelling.")])
+    return reason.strip()
+
+
+def cancel_order(order_id: int, reason: str, user: User) -> Order:
+    reason = _reason(reason)
     with write_transaction():
         order = _locked_order(order_id)
-        if not cancellable(order.status) or order.shipments:
+        if not order_cancellable(order):
             raise FulfilmentRefused([_("Goods have left the facility: it is too late to cancel.")])
         before = audit.snapshot(order)
         _release(order.lines)
         for line in order.lines:
             line.cancelled = True
-        order.cancel_reason = reason.strip()
-        _step(order, OrderStatus.CANCELLED, user, reason.strip())
+        order.subtotal = 0
+        order.cancel_reason = reason
+        _step(order, OrderStatus.CANCELLED, user, reason)
         audit.record("cancel", order, facility_id=order.facility_id, before=before)
     return order
 
 
 def cancel_line(order_id: int, line_id: int, reason: str, user: User) -> Order:
-    if not reason.strip():
-        raise FulfilmentRefused([_("Please give a reason for cancelling.")])
+    reason = _reason(reason)
     with write_transaction():
         order = _locked_order(order_id)
         line = next((x for x in order.lines if x.id == line_id and not x.cancelled), None)
         if line is None:
             raise FulfilmentRefused([_("Line %(id)s is not part of this order.", id=line_id)])
-        if not cancellable(order.status) or line.shipped:
+        if not line_cancellable(order, line):
             raise FulfilmentRefused([_("Part of this line has been handed over already.")])
         before = audit.snapshot(line)
         _release([line])
         line.cancelled = True
-        line.cancel_reason = reason.strip()
+        line.cancel_reason = reason
         order.subtotal = sum(x.line_total for x in order.lines)
         if all(x.cancelled for x in order.lines):
-            order.cancel_reason = reason.strip()
-            _step(order, OrderStatus.CANCELLED, user, reason.strip())
+            order.cancel_reason = reason
+            _step(order, OrderStatus.CANCELLED, user, reason)
+        else:
+            # The lines left may all have been handed over already.
+            _finish_handover(
+                order, order.shipments[-1].picked_up if order.shipments else False, user
+            )
         audit.record("cancel_line", line, facility_id=order.facility_id, before=before)
     return order
-
-
-def allocated_units(line: OrderLine) -> int:
-    return sum(a.quantity for a in line.allocations if not a.released)

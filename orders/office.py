@@ -270,10 +270,6 @@ def order_delivery_fee(facility_id: int, order_id: int) -> Page | Response:
     form = DeliveryFeeForm()
     if not form.validate():
         return _order_page(facility, order, INVALID, fee_form=form)
-    if order.delivery_method is not DeliveryMethod.DELIVERY:
-        # Not yet a rule of `set_delivery_fee`; a pickup order never has a fee.
-        messages = [_("The buyer picks this order up: it has no delivery fee.")]
-        return _refused(facility, order, messages, fee_form=form)
     try:
         set_delivery_fee(order.id, form.delivery_fee.data, current_user)
     except FulfilmentRefused as refused:

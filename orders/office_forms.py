@@ -15,15 +15,18 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, RadioField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from .fulfilment import SHIPPABLE
+from .fulfilment import (
+    MAX_DELIVERY_FEE,
+    can_hand_over,
+    fee_settable,
+    line_cancellable,
+    order_cancellable,
+)
 from .labels import STATUS_LABELS
-from .lifecycle import ALLOWED, OrderStatus, cancellable
-from .models import DeliveryMethod, Order, OrderLine
+from .lifecycle import ALLOWED, OrderStatus
+from .models import Order, OrderLine
 
-MAX_DELIVERY_FEE = 100_000_000
 MAX_NOTE = 300
-# As `fulfilment.set_delivery_fee` allows: before production starts.
-FEE_SETTABLE = frozenset({OrderStatus.PLACED, OrderStatus.CONFIRMED})
 
 # Handovers go through the shipment form and cancellation through the cancel forms: the
 # status buttons offer every other step.
@@ -186,14 +189,10 @@ class OrderActions:
 
 
 def available_actions(order: Order) -> OrderActions:
-    may_cancel = cancellable(order.status)
     return OrderActions(
         statuses=next_statuses(order.status),
-        delivery_fee=order.delivery_method is DeliveryMethod.DELIVERY
-        and order.status in FEE_SETTABLE,
-        shipment=order.status in SHIPPABLE and any(line.unshipped for line in order.lines),
-        cancel_order=may_cancel and not order.shipments,
-        cancellable_lines=[
-            line for line in order.lines if may_cancel and not line.cancelled and not line.shipped
-        ],
+        delivery_fee=fee_settable(order),
+        shipment=can_hand_over(order),
+        cancel_order=order_cancellable(order),
+        cancellable_lines=[line for line in order.lines if line_cancellable(order, line)],
     )

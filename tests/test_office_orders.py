@@ -162,6 +162,7 @@ def test_shipping_more_than_is_left_is_refused(client, facilities, users, order)
     login(client, "staff.banjarnegara@example.id")
     line_id = order.lines[0].id
     act(client, facilities, order.id, "status", {"status": "confirmed"})
+    act(client, facilities, order.id, "delivery-fee", {"delivery_fee": "15000"})
     ship = {f"quantity_{line_id}": "1000", "handover": "shipped"}
     assert act(client, facilities, order.id, "shipments", ship).status_code == 302
     before = order_state(order.id)
