@@ -30,11 +30,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
+    from orders.quotes import register_cli as register_quote_cli
+
     from . import cli, errors, web
 
     errors.register(app)
     web.register(app)
     cli.register(app)
+    register_quote_cli(app)
     return app
 
 
@@ -59,9 +62,11 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     # Importing the models here registers every table with the metadata Alembic compares.
     import catalog.models  # noqa: F401
+    import finance.models  # noqa: F401
     import orders.documents  # noqa: F401  (routes register on the orders blueprints)
     import orders.models  # noqa: F401
     import orders.quotes  # noqa: F401
+    import payments.models  # noqa: F401
     from catalog import labels
     from catalog.office import bp as catalog_office_bp
     from catalog.views import bp as catalog_bp
@@ -70,6 +75,7 @@ def _register_blueprints(app: Flask) -> None:
     from orders.api import bp as api_bp
     from orders.office import bp as orders_office_bp
     from orders.views import bp as orders_bp
+    from payments.views import bp as payments_bp
 
     from . import admin, audit, mail, office  # noqa: F401
     from .accounts.views import bp as accounts_bp
@@ -82,6 +88,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(orders_bp)
     app.register_blueprint(orders_office_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(payments_bp)
     csrf.exempt(api_bp)  # the API authenticates each request by token, not by cookie
     app.register_blueprint(office.bp)
     app.register_blueprint(catalog_office_bp)
