@@ -24,6 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 STAFF_ROLES = frozenset({Role.STAFF, Role.ADMIN})
 FINANCE_ROLES = frozenset({Role.FINANCE, Role.ADMIN})
 OFFICE_ROLES = frozenset({Role.STAFF, Role.FINANCE, Role.ADMIN})
+# Who may confirm money received for a facility's orders, and refund it.
+MONEY_ROLES = OFFICE_ROLES
 
 
 def _facility_ids(user: User, roles: frozenset[Role]) -> set[int] | None:
