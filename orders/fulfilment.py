@@ -7,12 +7,13 @@ under the order's row lock, and the pages call them only to hide forms that woul
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from catalog.models import Batch, BatchStatus
+from finance import events
 from shop import audit
 from shop.accounts.models import User
 from shop.database import write_transaction
@@ -103,7 +104,7 @@ def _allocate_made_to_order(lines: list[OrderLine]) -> None:
     """Gives waiting made-to-order units what finished batches now hold, oldest batch first.
 
     Units reach a buyer only from a batch, so that every rupiah of them can be traced to the
-    WBP who made them.
+    WBP who made them; if the order is paid, the new units' proceeds are credited now.
     """
     waiting = [line for line in lines if line.made_to_order and not line.cancelled]
     if not waiting:
@@ -117,6 +118,7 @@ def _allocate_made_to_order(lines: list[OrderLine]) -> None:
         .order_by(Batch.id)
         .with_for_update()
     ).all()
+    made: list[LineAllocation] = []
     for line in waiting:
         own = [b for b in batches if b.product_id == line.product_id and b.on_hand > 0]
         if not own:
@@ -128,10 +130,15 @@ def _allocate_made_to_order(lines: list[OrderLine]) -> None:
         by_id = {b.id: b for b in own}
         for allocation in plan.allocations:
             by_id[allocation.batch_id].quantity_allocated += allocation.quantity
-            line.allocations.append(
-                LineAllocation(batch_id=allocation.batch_id, quantity=allocation.quantity)
-            )
+            row = LineAllocation(batch_id=allocation.batch_id, quantity=allocation.quantity)
+            line.allocations.append(row)
+            made.append(row)
         line.made_to_order = plan.made_to_order
+    if made:
+        db.session.flush()
+        events.units_allocated(
+            waiting[0].order_id, [a.id for a in made], datetime.now(UTC).replace(tzinfo=None)
+        )
 
 
 def change_status(order_id: int, target: OrderStatus, user: User, note: str = "") -> Order:

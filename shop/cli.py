@@ -38,8 +38,10 @@ def register(app: Flask) -> None:
     def seed_demo() -> None:
         """Load the demo facilities, products, batches and (fictional) makers. Safe to repeat."""
         from catalog import demo
+        from payments import demo as payment_demo
 
         demo.seed()
+        payment_demo.seed()
         click.echo("Demo data loaded.")
 
     @app.cli.command("send-mail")
@@ -67,3 +69,50 @@ def register(app: Flask) -> None:
                 time.sleep(interval)
         except KeyboardInterrupt:
             click.echo("Stopped.")
+
+    ledger = click.Group("ledger", help="The money ledger.")
+    app.cli.add_command(ledger)
+
+    @ledger.command("check")
+    def ledger_check() -> None:
+        """Checks every invariant of the ledger; exits 1 on any breach."""
+        from finance import checks
+
+        found = checks.problems()
+        for problem in found:
+            click.echo(f"BREACH: {problem}", err=True)
+        if found:
+            raise SystemExit(1)
+        click.echo("Ledger OK: every posting balances and every balance matches its entries.")
+
+    payouts = click.Group("payouts", help="Premi payout runs.")
+    app.cli.add_command(payouts)
+
+    @payouts.command("run")
+    @click.option("--facility", "slug", required=True, help="facility slug, e.g. rutan-magetan")
+    @click.option("--period", required=True, help="a month, YYYY-MM")
+    def payouts_run(slug: str, period: str) -> None:
+        """Plans a draft payout run for a facility and month and prints what each WBP gets."""
+        import calendar
+        from datetime import date
+
+        from sqlalchemy import select
+
+        from catalog.models import Facility, Wbp
+        from finance import payouts as runs
+        from shop.extensions import db
+
+        facility = db.session.scalar(select(Facility).where(Facility.slug == slug))
+        if facility is None:
+            raise click.BadParameter(f"no facility {slug!r}", param_hint="--facility")
+        try:
+            year, month = (int(part) for part in period.split("-"))
+            start = date(year, month, 1)
+        except ValueError as error:
+            raise click.BadParameter("use YYYY-MM", param_hint="--period") from error
+        end = date(year, month, calendar.monthrange(year, month)[1])
+        run = runs.plan_run(facility.id, start, end, None)
+        names = dict(db.session.execute(select(Wbp.id, Wbp.registration_number)).tuples().all())
+        for line in run.lines:
+            click.echo(f"{names[line.wbp_id]}\towed {line.balance}\tpay {line.amount}")
+        click.echo(f"Draft run {run.id}: {sum(x.amount for x in run.lines)} rupiah to pay.")
