@@ -328,7 +328,7 @@ def _round_price(value: int) -> int:
 
 
 def _order_rules(rng: random.Random, kind: ProgrammeKind, price: int) -> tuple[int, int]:
-    """Minimum order and pack size: cheap pieces go by the kodi (20), food by 10 kg."""
+    """Minimum order and pack size: cheap pieces go by the kodi (20), food from 5 to 20 kg."""
     if kind.unit is Unit.KG:
         return rng.choice((5, 10, 20)), 1
     if price < 5_000:
