@@ -102,9 +102,10 @@ def _tiers(product: Product) -> list[Tier]:
 def list_products(filters: ProductFilters, page: int, size: int) -> Page[ProductCard]:
     """One count query, one query for the page's rows, one for their tiers."""
     base = select(Product).join(Product.facility).join(Product.programme)
-    total = db.session.scalar(
-        _filtered(select(func.count(Product.id)).join(Product.facility), filters)
-    )
+    count = select(func.count(Product.id))
+    if filters.province:
+        count = count.join(Product.facility)
+    total = db.session.scalar(_filtered(count, filters))
     total = total or 0
     check_in_range(page, size, total)
     stmt = (
