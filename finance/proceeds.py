@@ -165,16 +165,21 @@ def reverse_refund(refund_id: int, order_id: int, at: datetime) -> None:
         ]  # fmt: skip
         if not credited:
             continue  # nothing was divided yet: the money simply leaves clearing
-        spread = largest_remainder(
-            min(refund_line.quantity, sum(a.quantity for a in credited)),
-            [(a, a.quantity) for a in credited],
+        # Each allocation's refunded units so far are a largest-remainder share of the line's;
+        # the new target is the share of the line's total after this refund, so that however
+        # the refunds come, each allocation ends exactly at its own units.
+        refunded = {a.id: _refunded_units(a.id) for a in credited}
+        capacity = sum(a.quantity for a in credited)
+        target = largest_remainder(
+            min(capacity, sum(refunded.values()) + refund_line.quantity),
+            [(a.id, a.quantity) for a in credited],
         )
-        for allocation, units in spread.items():
-            if not units:
+        for allocation in credited:
+            before, after = refunded[allocation.id], target[allocation.id]
+            if after == before:
                 continue
-            before = _refunded_units(allocation.id)
             rule = _sale_rule(allocation.id)
-            now = _shares(allocation, line, before + units, rule)
+            now = _shares(allocation, line, after, rule)
             then = _shares(allocation, line, before, rule)
             delta = Shares(
                 now.gross - then.gross,
@@ -184,7 +189,7 @@ def reverse_refund(refund_id: int, order_id: int, at: datetime) -> None:
                 now.modal - then.modal,
                 {w: now.premi_by_wbp[w] - then.premi_by_wbp.get(w, 0) for w in now.premi_by_wbp},
             )
-            lines += _share_lines(delta, -1, line, allocation, units)
+            lines += _share_lines(delta, -1, line, allocation, after - before)
     if lines:
         post(f"refund:{refund_id}", PostingKind.REFUND, order.facility_id, at, lines,
              order_id=order.id)  # fmt: skip

@@ -133,11 +133,8 @@ def refundable_units(order: Order) -> dict[int, int]:
             .group_by(RefundLine.line_id)
         ).all()
     )
-    return {
-        line.id: line.quantity - int(refunded.get(line.id, 0))
-        for line in order.lines
-        if not line.cancelled
-    }
+    # Cancelled lines count too: a line cancelled after payment is refunded this way.
+    return {line.id: line.quantity - int(refunded.get(line.id, 0)) for line in order.lines}
 
 
 def plan_refund(order: Order, quantities: Mapping[int, int], reason: str) -> Refund:

@@ -67,9 +67,11 @@ def _register_blueprints(app: Flask) -> None:
     import orders.models  # noqa: F401
     import orders.quotes  # noqa: F401
     import payments.models  # noqa: F401
+    import payments.pages  # noqa: F401  (routes register on the payments and orders blueprints)
     from catalog import labels
     from catalog.office import bp as catalog_office_bp
     from catalog.views import bp as catalog_bp
+    from finance.pages import finance_office, impact
     from orders import cart
     from orders import labels as order_labels
     from orders.api import bp as api_bp
@@ -93,6 +95,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(office.bp)
     app.register_blueprint(catalog_office_bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(finance_office)
+    app.register_blueprint(impact)
     office.register(app)
     labels.register(app)
     order_labels.register(app)

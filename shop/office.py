@@ -31,6 +31,7 @@ SECTIONS = (
     ("catalog_office.stock", _l("Stock"), policy.OFFICE_ROLES),
     ("catalog_office.wbp_list", _l("WBP register"), policy.STAFF_ROLES),
     ("catalog_office.batches", _l("Production batches"), policy.STAFF_ROLES),
+    ("finance_office.overview", _l("Finance"), policy.FINANCE_ROLES),
     ("office.audit_log", _l("Audit log"), policy.STAFF_ROLES),
 )
 

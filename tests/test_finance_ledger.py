@@ -1,9 +1,9 @@
 """Proceeds credited to batches and makers, payouts, PNBP deposits and the ledger's checks."""
 
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from catalog.models import (
     Batch,
@@ -21,7 +21,6 @@ from finance.models import (
     Entry,
     LedgerAccount,
     PayoutMethod,
-    PostingKind,
     SplitRuleRecord,
 )
 from finance.payouts import (
@@ -252,7 +251,8 @@ def test_ledger_check_passes_on_demo_and_fails_on_a_corrupted_database(app_ctx, 
     # Someone edits an entry by hand: the posting no longer balances, nor does the account.
     db.session.execute(
         text(
-            "UPDATE ledger_entry SET amount = amount + 1 WHERE id = (SELECT MIN(id) FROM ledger_entry WHERE memo = 'premi')"
+            "UPDATE ledger_entry SET amount = amount + 1"
+            " WHERE id = (SELECT MIN(id) FROM ledger_entry WHERE memo = 'premi')"
         )
     )
     db.session.commit()

@@ -47,7 +47,7 @@ def balances() -> dict[int, int]:
     return dict(db.session.execute(select(LedgerAccount.id, LedgerAccount.balance)).tuples().all())
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     made=batches,
     rule=rules.filter(lambda r: r[0] + r[1] <= 10_000),

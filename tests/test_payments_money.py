@@ -122,7 +122,10 @@ def test_a_transfer_refund_is_recorded_once_with_its_reason(users, besek_order):
 
 
 def test_a_partial_card_refund_of_400_besek_is_recorded_once(
-    stripe_app, client, users, besek_order
+    stripe_app,  # noqa: F811  (the fixture imported above)
+    client,
+    users,
+    besek_order,
 ):
     attempt = stripe_gateway.start_card_payment(besek_order.id, users["buyer"])
     pay_in_the_browser(attempt.intent_id)
