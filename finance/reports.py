@@ -15,7 +15,7 @@ from itertools import accumulate
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, distinct, func, select
+from sqlalchemy import Select, and_, case, distinct, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from catalog.models import Batch, Facility, Product, Programme, Wbp, WbpStatus
@@ -71,6 +71,8 @@ def month_starts(last: date, months: int) -> list[date]:
 
 def _bucket(column: Any, bounds: Sequence[Any]) -> ColumnElement[int]:
     """Which of the intervals [bounds[i], bounds[i + 1]) the value falls in, as i."""
+    if len(bounds) <= 2:
+        return literal(0)  # one interval: a CASE with no WHEN is not SQL
     return case(
         *((column < bound, index) for index, bound in enumerate(bounds[1:-1])),
         else_=len(bounds) - 2,
