@@ -134,6 +134,8 @@ class ProductDetail:
 
 
 def product_detail(slug: str) -> ProductDetail | None:
+    if "\x00" in slug:
+        return None  # no slug holds NUL, and PostgreSQL refuses it in a query
     row = db.session.execute(
         select(Product, on_hand_expression())
         .join(Product.facility)
@@ -238,6 +240,8 @@ def list_facilities(province: str | None, page: int, size: int) -> Page[Facility
 
 
 def facility_by_slug(slug: str) -> Facility | None:
+    if "\x00" in slug:
+        return None  # no slug holds NUL, and PostgreSQL refuses it in a query
     return db.session.scalar(
         select(Facility).options(selectinload(Facility.programmes)).where(Facility.slug == slug)
     )

@@ -63,6 +63,7 @@ def _register_blueprints(app: Flask) -> None:
     # Importing the models here registers every table with the metadata Alembic compares.
     import catalog.models  # noqa: F401
     import finance.models  # noqa: F401
+    import orders.api_tokens  # noqa: F401
     import orders.documents  # noqa: F401  (routes register on the orders blueprints)
     import orders.models  # noqa: F401
     import orders.quotes  # noqa: F401

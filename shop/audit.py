@@ -14,7 +14,7 @@ from .extensions import db
 from .pagination import Page, paginate
 
 # Columns never copied into the log: secrets, and blobs that say nothing to a reader.
-_SKIPPED = {"password_hash", "data", "search_text"}
+_SKIPPED = {"password_hash", "token_hash", "data", "search_text"}
 
 
 class AuditEntry(db.Model):

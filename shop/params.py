@@ -41,6 +41,8 @@ def flag(args: Mapping[str, str], name: str) -> bool:
 
 def text(args: Mapping[str, str], name: str, max_length: int = 100) -> str:
     raw = args.get(name, "").strip()
+    if "\x00" in raw:  # PostgreSQL text cannot hold NUL
+        abort(400, description=_("%(name)s contains a character that cannot be stored.", name=name))
     if len(raw) > max_length:
         abort(400, description=_("%(name)s is too long.", name=name))
     return raw

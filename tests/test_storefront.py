@@ -111,6 +111,10 @@ def test_product_page_in_english(client):
         ("/facilities/tidak-ada", 404),
         ("/facilities?page=x", 400),
         ("/photos/999999", 404),
+        ("/products?facility=%00", 400),
+        ("/facilities?province=%00", 400),
+        ("/products/a%00b", 404),
+        ("/facilities/a%00", 404),
     ],
 )
 def test_bad_query_strings_get_a_clear_4xx_page(client, url, status):
