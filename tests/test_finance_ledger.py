@@ -5,15 +5,6 @@ from datetime import date
 import pytest
 from sqlalchemy import select, text
 
-from catalog.models import (
-    Batch,
-    BatchParticipation,
-    BatchStatus,
-    Facility,
-    Product,
-    Programme,
-    Wbp,
-)
 from finance import checks
 from finance.ledger import account_id
 from finance.models import (
@@ -39,46 +30,6 @@ from payments.refunds import request_refund
 from shop.extensions import db
 
 from .orders_fixtures import checkout
-
-CONTRIBUTIONS = (300, 290, 270, 260, 250, 230)
-
-
-@pytest.fixture
-def field_besek(facilities):
-    """The besek from the field: six WBP, 1,600 pieces, Rp 25 material a piece, Rp 125 each."""
-    facility = db.session.get(Facility, facilities["banjarnegara"])
-    programme = db.session.scalar(
-        select(Programme).where(Programme.facility_id == facility.id, Programme.slug == "besek")
-    )
-    makers = [
-        Wbp(facility=facility, registration_number=f"LEDGER-{n}", name=f"Pembuat Fiktif {n}")
-        for n in range(6)
-    ]
-    batch = Batch(
-        code="BSK-LEDGER",
-        status=BatchStatus.FINISHED,
-        finished_on=date(2026, 10, 16),
-        quantity_made=1600,
-        material_cost=40_000,
-        participations=[
-            BatchParticipation(wbp=w, contribution=c)
-            for w, c in zip(makers, CONTRIBUTIONS, strict=True)
-        ],
-    )
-    product = Product(
-        slug="besek-ledger",
-        facility=facility,
-        programme=programme,
-        name="Besek bambu (uji buku besar)",
-        category="crafts",
-        base_price=125,
-        min_order_qty=100,
-        order_multiple=20,
-        batches=[batch],
-    )
-    db.session.add(product)
-    db.session.commit()
-    return product, batch, makers
 
 
 def pay(order, staff, amount=None, reference="BRI-1"):

@@ -19,12 +19,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from catalog.models import (
-    Batch,
-    BatchParticipation,
-    BatchStatus,
     Facility,
-    Product,
-    Programme,
     Wbp,
 )
 from catalog.production import facility_today
@@ -52,46 +47,7 @@ from shop.formatting import rupiah
 from .helpers import login, post_form, visible_text
 from .orders_fixtures import checkout
 
-CONTRIBUTIONS = (300, 290, 270, 260, 250, 230)
 OWED = [15_000, 14_500, 13_500, 13_000, 12_500, 11_500]
-
-
-@pytest.fixture
-def field_besek(facilities):
-    """The besek from the field: six WBP, 1,600 pieces, Rp 25 material a piece, Rp 125 each."""
-    facility = db.session.get(Facility, facilities["banjarnegara"])
-    programme = db.session.scalar(
-        select(Programme).where(Programme.facility_id == facility.id, Programme.slug == "besek")
-    )
-    makers = [
-        Wbp(facility=facility, registration_number=f"LEDGER-{n}", name=f"Pembuat Fiktif {n}")
-        for n in range(6)
-    ]
-    batch = Batch(
-        code="BSK-LEDGER",
-        status=BatchStatus.FINISHED,
-        finished_on=date(2026, 10, 16),
-        quantity_made=1600,
-        material_cost=40_000,
-        participations=[
-            BatchParticipation(wbp=w, contribution=c)
-            for w, c in zip(makers, CONTRIBUTIONS, strict=True)
-        ],
-    )
-    product = Product(
-        slug="besek-ledger",
-        facility=facility,
-        programme=programme,
-        name="Besek bambu (uji buku besar)",
-        category="crafts",
-        base_price=125,
-        min_order_qty=100,
-        order_multiple=20,
-        batches=[batch],
-    )
-    db.session.add(product)
-    db.session.commit()
-    return product, batch, makers
 
 
 @pytest.fixture
