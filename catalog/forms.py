@@ -15,6 +15,7 @@ from wtforms import (
     Form,
     FormField,
     IntegerField,
+    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
@@ -100,12 +101,12 @@ def _optional_int(value: Any) -> int | None:
         return None
 
 
-def _category_choices() -> list[tuple[Category, Any]]:
-    return [(category, CATEGORY_LABELS[category]) for category in Category]
+def _category_choices() -> list[SelectChoice]:
+    return [SelectChoice(category, CATEGORY_LABELS[category]) for category in Category]
 
 
-def _unit_choices() -> list[tuple[Unit, Any]]:
-    return [(unit, UNIT_LABELS[unit]) for unit in Unit]
+def _unit_choices() -> list[SelectChoice]:
+    return [SelectChoice(unit, UNIT_LABELS[unit]) for unit in Unit]
 
 
 _name_required = DataRequired(message=_l("Enter a name."))

@@ -9,6 +9,7 @@ from wtforms import (
     HiddenField,
     IntegerField,
     RadioField,
+    SelectChoice,
     StringField,
     TextAreaField,
 )
@@ -40,8 +41,8 @@ class CheckoutForm(FlaskForm):
     delivery_method = RadioField(
         _l("Delivery"),
         choices=[
-            (DeliveryMethod.PICKUP.value, _l("I pick the goods up at the facility")),
-            (
+            SelectChoice(DeliveryMethod.PICKUP.value, _l("I pick the goods up at the facility")),
+            SelectChoice(
                 DeliveryMethod.DELIVERY.value,
                 _l("Deliver to my address (the facility confirms the fee)"),
             ),
@@ -54,8 +55,8 @@ class CheckoutForm(FlaskForm):
     payment_method = RadioField(
         _l("Payment"),
         choices=[
-            (PaymentMethod.BANK_TRANSFER.value, _l("Bank transfer")),
-            (PaymentMethod.PAY_ON_PICKUP.value, _l("Pay on pickup")),
+            SelectChoice(PaymentMethod.BANK_TRANSFER.value, _l("Bank transfer")),
+            SelectChoice(PaymentMethod.PAY_ON_PICKUP.value, _l("Pay on pickup")),
         ],
         default=PaymentMethod.BANK_TRANSFER.value,
     )

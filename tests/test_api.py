@@ -68,6 +68,8 @@ def written_rows() -> dict[str, int]:
 def test_a_buyer_creates_a_token_sees_it_once_and_only_its_hash_is_kept(client, users):
     login(client, "buyer@example.id")
     client.set_cookie("lang", "en")
+    account = client.get("/account").get_data(as_text=True)
+    assert 'href="/account/api-tokens"' in account
     assert client.get("/account/api-tokens").status_code == 200
 
     response = post_form(client, "/account/api-tokens", {"name": "Kasir toko ikan asin"})
