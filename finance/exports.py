@@ -1,9 +1,7 @@
 """Files finance takes away, built from plain data: CSV and XLSX tables, the payout sheet and a
 WBP's premi statement as PDF, and the bars of the monthly report's chart.
 
-The PDFs follow the order documents (`orders.documents`): Helvetica, a PDF core font, in its
-WinAnsi encoding, so no font file ships with the app and Indonesian needs no other letter; a
-character outside it is transliterated by `winansi`, never an error.
+The PDFs are drawn on the same pages as the order documents (`shop.pdf`).
 """
 
 from __future__ import annotations
@@ -16,12 +14,8 @@ from datetime import date
 
 from babel.dates import format_date
 from flask_babel import gettext as _
-from fpdf import FPDF
-from fpdf.fonts import FontFace
-from openpyxl import Workbook
-from openpyxl.styles import Font
 
-from orders.documents import WINANSI, winansi
+from shop import pdf as pages
 from shop.formatting import rupiah
 
 from .forms import POSTING_KIND_LABELS
@@ -59,6 +53,10 @@ def csv_bytes(rows: Rows) -> bytes:
 def xlsx_bytes(sheets: Sequence[tuple[str, Rows]]) -> bytes:
     """One worksheet per (title, rows); the first row of each is its heading. Whole rupiah and
     counts are numbers, shown with thousands separators."""
+    # Imported here, not at start-up: only an export needs it.
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
     book = Workbook()
     book.remove(book.active)
     for title, rows in sheets:
@@ -83,69 +81,6 @@ def xlsx_bytes(sheets: Sequence[tuple[str, Rows]]) -> bytes:
 
 # --- PDF ---------------------------------------------------------------------------------------
 
-MARGIN = 15
-SHADE = (235, 235, 235)
-HEADINGS = FontFace(emphasis="BOLD", fill_color=SHADE)
-
-
-class _Sheet(FPDF):
-    """An A4 page in the core font, numbered "page n of m" under the document's number."""
-
-    def __init__(self, title: str, number: str) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        self.core_fonts_encoding = WINANSI
-        self.number = number
-        self.set_margins(MARGIN, MARGIN, MARGIN)
-        self.set_auto_page_break(auto=True, margin=18)
-        self.set_title(f"{title} {number}")
-        self.set_creator("Karya Binaan")
-        self.add_page()
-
-    def normalize_text(self, text: str) -> str:
-        return super().normalize_text(winansi(text))
-
-    def footer(self) -> None:
-        self.set_y(-12)
-        self.set_font("Helvetica", size=8)
-        page = _("Page %(page)s of %(pages)s", page=self.page_no(), pages="{nb}")
-        self.cell(0, 5, f"{self.number} · {page}", align="C")
-
-    def heading(self, title: str, facts: Sequence[tuple[str, str]]) -> None:
-        self.set_font("Helvetica", style="B", size=16)
-        self.multi_cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
-        self.ln(1)
-        self.set_font("Helvetica", size=10)
-        with self.table(
-            col_widths=(40, 140),
-            first_row_as_headings=False,
-            borders_layout="NONE",
-            text_align="LEFT",
-            line_height=5,
-        ) as table:
-            for label, value in facts:
-                row = table.row()
-                row.cell(label, style=FontFace(emphasis="BOLD"))
-                row.cell(value)
-        self.ln(3)
-
-    def signatures(self, roles: Sequence[str]) -> None:
-        """A space to sign under each role, with a line for the name."""
-        if self.will_page_break(40):
-            self.add_page()
-        width = self.epw / len(roles)
-        self.set_font("Helvetica", style="B", size=10)
-        for role in roles:
-            self.cell(width, 6, role, align="C")
-        self.ln(24)
-        self.set_font("Helvetica", size=10)
-        for _role in roles:
-            self.cell(width, 6, "(" + "." * 36 + ")", align="C")
-        self.ln(5)
-        self.set_font("Helvetica", size=8)
-        for _role in roles:
-            self.cell(width, 5, _("Name and signature"), align="C")
-        self.ln()
-
 
 @dataclass(frozen=True)
 class PayoutSheet:
@@ -166,7 +101,7 @@ class PayoutSheet:
 def render_payout_sheet(sheet: PayoutSheet, locale: str = "id") -> bytes:
     """The run as a PDF to sign: each WBP signs (or puts a thumbprint) beside what they received,
     and the finance officer and the head of the facility sign under the total."""
-    pdf = _Sheet(PAYOUT_SHEET_TITLE, sheet.number)
+    pdf = pages.document(PAYOUT_SHEET_TITLE, sheet.number)
     facts = [
         (_("Facility"), f"{sheet.facility}, {sheet.place}"),
         (
@@ -178,13 +113,13 @@ def render_payout_sheet(sheet: PayoutSheet, locale: str = "id") -> bytes:
     ]
     if sheet.method:
         facts.append((_("Paid by"), sheet.method))
-    pdf.heading(PAYOUT_SHEET_TITLE, facts)
+    pages.heading(pdf, PAYOUT_SHEET_TITLE, facts)
 
     pdf.set_font("Helvetica", size=9)
     with pdf.table(
         col_widths=(10, 30, 48, 28, 28, 36),
         text_align=("RIGHT", "LEFT", "LEFT", "RIGHT", "RIGHT", "LEFT"),
-        headings_style=HEADINGS,
+        headings_style=pages.bold(shaded=True),
         line_height=5,
         padding=1.5,
     ) as table:
@@ -209,19 +144,20 @@ def render_payout_sheet(sheet: PayoutSheet, locale: str = "id") -> bytes:
                 row.cell(_("Clawback: deducted from later premi"))
             else:
                 row.cell("\n\n")  # room to sign
-        total = table.row(style=HEADINGS)
+        total = table.row(style=pages.bold(shaded=True))
         total.cell(_("Total"), colspan=4)
         total.cell(rupiah(sheet.total, locale))
         total.cell("")
     pdf.ln(8)
-    pdf.signatures([_("Finance officer"), _("Head of the facility")])
+    pages.signatures(pdf, [_("Finance officer"), _("Head of the facility")])
     return bytes(pdf.output())
 
 
 def render_statement(statement: Statement, locale: str = "id") -> bytes:
     """A WBP's premi, entry by entry, and what is owed now: printed for release day."""
-    pdf = _Sheet(STATEMENT_TITLE, statement.registration_number)
-    pdf.heading(
+    pdf = pages.document(STATEMENT_TITLE, statement.registration_number)
+    pages.heading(
+        pdf,
         STATEMENT_TITLE,
         [
             (_("Name"), statement.name),
@@ -234,7 +170,7 @@ def render_statement(statement: Statement, locale: str = "id") -> bytes:
     with pdf.table(
         col_widths=(28, 30, 38, 28, 28, 28),
         text_align=("LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT"),
-        headings_style=HEADINGS,
+        headings_style=pages.bold(shaded=True),
         line_height=5,
         padding=1.5,
     ) as table:
@@ -250,12 +186,12 @@ def render_statement(statement: Statement, locale: str = "id") -> bytes:
             row.cell(rupiah(line.amount, locale))
             row.cell(rupiah(line.balance, locale))
     pdf.ln(4)
-    pdf.set_fill_color(*SHADE)
+    pdf.set_fill_color(*pages.SHADE)
     pdf.set_font("Helvetica", style="B", size=11)
     owed = _("Premi owed now: %(amount)s", amount=rupiah(statement.owed, locale))
     pdf.multi_cell(0, 7, owed, fill=True, padding=2, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(8)
-    pdf.signatures([_("WBP"), _("Finance officer")])
+    pages.signatures(pdf, [_("WBP"), _("Finance officer")])
     return bytes(pdf.output())
 
 

@@ -3,16 +3,14 @@
 Both are drawn from plain dataclasses, so their wording and layout are tested without a database;
 the routes at the end load an order the user may see and build those dataclasses from it.
 
-The text is set in Helvetica, a PDF core font, in its WinAnsi (cp1252) encoding: no font file has
-to ship with the app, and Indonesian needs no letter outside that encoding. A character outside it
-(a name typed with an unusual letter, an emoji) is transliterated or replaced, never an error.
+The pages themselves (Helvetica in WinAnsi, numbered) come from `shop.pdf`.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -21,16 +19,16 @@ from flask import Response, abort, request
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import login_required
-from fpdf import FPDF
-from fpdf.fonts import FontFace
 from sqlalchemy import func, select
 
 from catalog.labels import unit_label
 from catalog.models import Batch, BatchParticipation, Facility, Product, Programme
 from shop import params, policy
+from shop import pdf as pages
 from shop.accounts.models import Role
 from shop.extensions import db
 from shop.formatting import number, rupiah
+from shop.pdf import winansi  # noqa: F401  (the documents' transliteration, tested here)
 from shop.policy import roles_required
 
 from .labels import order_label
@@ -40,6 +38,9 @@ from .office import bp as office_bp
 from .terbilang import rupiah_in_words
 from .views import bp as buyer_bp
 from .views import buyer_order_or_404
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 # Bilingual on purpose, in either UI language: the reader recognises the document at a glance.
 INVOICE_TITLE = "Faktur / Invoice"
@@ -128,65 +129,6 @@ class DeliveryNote:
 
 # --- Drawing -----------------------------------------------------------------------------------
 
-WINANSI = "windows-1252"
-MARGIN = 15
-SHADE = (235, 235, 235)
-BOLD = FontFace(emphasis="BOLD")
-
-
-def _encodable(char: str) -> bool:
-    try:
-        char.encode(WINANSI)
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def winansi(text: str) -> str:
-    """The text with every character the core font cannot draw transliterated, or "?"."""
-    if _encodable(text):
-        return text
-    out = []
-    for char in text:
-        if _encodable(char):
-            out.append(char)
-            continue
-        plain = "".join(
-            c
-            for c in unicodedata.normalize("NFKD", char)
-            if not unicodedata.combining(c) and _encodable(c)
-        )
-        out.append(plain or "?")
-    return "".join(out)
-
-
-class _Pdf(FPDF):
-    """An A4 page in the core font, numbered "page n of m" under the document's number."""
-
-    def __init__(self, title: str, number: str) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        # The core fonts are declared WinAnsiEncoding in the PDF; encode to match, not latin-1.
-        self.core_fonts_encoding = WINANSI
-        self.number = number
-        self.set_margins(MARGIN, MARGIN, MARGIN)
-        self.set_auto_page_break(auto=True, margin=18)
-        self.set_title(f"{title} {number}")
-        self.set_creator("Karya Binaan")
-        self.add_page()
-
-    def normalize_text(self, text: str) -> str:
-        return super().normalize_text(winansi(text))
-
-    def footer(self) -> None:
-        self.set_y(-12)
-        self.set_font("Helvetica", size=8)
-        page = _("Page %(page)s of %(pages)s", page=self.page_no(), pages="{nb}")
-        self.cell(0, 5, f"{self.number} · {page}", align="C")
-
-    def paragraph(self, text: str, size: float = 10, style: str = "", height: float = 5) -> None:
-        self.set_font("Helvetica", style=style, size=size)
-        self.multi_cell(0, height, text, new_x="LMARGIN", new_y="NEXT")
-
 
 class _Words:
     """Numbers, money and dates in the reader's language."""
@@ -205,24 +147,6 @@ class _Words:
 
     def quantity(self, value: int, unit: str) -> str:
         return f"{self.number(value)} {unit}"
-
-
-def _header(pdf: _Pdf, title: str, facts: list[tuple[str, str]]) -> None:
-    pdf.paragraph(title, size=16, style="B", height=8)
-    pdf.ln(1)
-    pdf.set_font("Helvetica", size=10)
-    with pdf.table(
-        col_widths=(30, 150),
-        first_row_as_headings=False,
-        borders_layout="NONE",
-        text_align="LEFT",
-        line_height=5,
-    ) as table:
-        for label, value in facts:
-            row = table.row()
-            row.cell(label, style=BOLD)
-            row.cell(value)
-    pdf.ln(3)
 
 
 def _facility_text(facility: FacilityDetails) -> str:
@@ -250,11 +174,11 @@ def _buyer_text(buyer: BuyerDetails) -> str:
     return "\n".join(rows)
 
 
-def _parties(pdf: _Pdf, facility: FacilityDetails, buyer: BuyerDetails) -> None:
+def _parties(pdf: FPDF, facility: FacilityDetails, buyer: BuyerDetails) -> None:
     pdf.set_font("Helvetica", size=10)
     with pdf.table(
         col_widths=(1, 1),
-        headings_style=FontFace(emphasis="BOLD", fill_color=SHADE),
+        headings_style=pages.bold(shaded=True),
         text_align="LEFT",
         v_align="TOP",
         line_height=5,
@@ -282,8 +206,8 @@ def _tier_note(line: InvoiceLine, words: _Words) -> str:
 def render_invoice(invoice: InvoiceDocument, locale: str = "id") -> bytes:
     """The invoice as a PDF: parties, lines, totals with the amount in words, and who made it."""
     words = _Words(locale)
-    pdf = _Pdf(INVOICE_TITLE, invoice.number)
-    _header(
+    pdf = pages.document(INVOICE_TITLE, invoice.number)
+    pages.heading(
         pdf,
         INVOICE_TITLE,
         [
@@ -291,10 +215,11 @@ def render_invoice(invoice: InvoiceDocument, locale: str = "id") -> bytes:
             (_("Date"), words.date(invoice.issued_on)),
             (_("Order"), invoice.order_reference),
         ],
+        label_width=30,
     )
     if invoice.cancelled:
         pdf.set_text_color(160, 0, 0)
-        pdf.paragraph(_("This order is cancelled."), style="B")
+        pages.paragraph(pdf, _("This order is cancelled."), style="B")
         pdf.set_text_color(0)
         pdf.ln(2)
     _parties(pdf, invoice.facility, invoice.buyer)
@@ -303,7 +228,7 @@ def render_invoice(invoice: InvoiceDocument, locale: str = "id") -> bytes:
     with pdf.table(
         col_widths=(10, 70, 30, 32, 38),
         text_align=("RIGHT", "LEFT", "RIGHT", "RIGHT", "RIGHT"),
-        headings_style=FontFace(emphasis="BOLD", fill_color=SHADE),
+        headings_style=pages.bold(shaded=True),
         line_height=5,
         padding=1.5,
     ) as table:
@@ -339,18 +264,18 @@ def render_invoice(invoice: InvoiceDocument, locale: str = "id") -> bytes:
         for label, value, style in (
             (_("Subtotal"), words.money(invoice.subtotal), None),
             (_("Delivery fee"), fee, None),
-            (_("Total"), words.money(invoice.total), FontFace(emphasis="BOLD", fill_color=SHADE)),
+            (_("Total"), words.money(invoice.total), pages.bold(shaded=True)),
         ):
             row = table.row(style=style)
             row.cell(label)
             row.cell(value)
     pdf.ln(3)
 
-    pdf.paragraph(f"{_('In words')}: {rupiah_in_words(invoice.total)}", style="I")
-    pdf.paragraph(f"{_('Payment method')}: {invoice.payment_method}")
+    pages.paragraph(pdf, f"{_('In words')}: {rupiah_in_words(invoice.total)}", style="I")
+    pages.paragraph(pdf, f"{_('Payment method')}: {invoice.payment_method}")
     if invoice.impact is not None:
         pdf.ln(4)
-        pdf.set_fill_color(*SHADE)
+        pdf.set_fill_color(*pages.SHADE)
         pdf.set_font("Helvetica", style="B", size=10)
         pdf.multi_cell(0, 6, impact_line(invoice.impact, locale), fill=True, padding=2)
     return bytes(pdf.output())
@@ -371,7 +296,7 @@ def impact_line(impact: Impact, locale: str = "id") -> str:
 def render_delivery_note(note: DeliveryNote, locale: str = "id") -> bytes:
     """The delivery note as a PDF: what is handed over, without prices, and three signatures."""
     words = _Words(locale)
-    pdf = _Pdf(DELIVERY_NOTE_TITLE, note.number)
+    pdf = pages.document(DELIVERY_NOTE_TITLE, note.number)
     facts = [
         (_("Number"), note.number),
         (_("Date"), words.date(note.issued_on)),
@@ -379,14 +304,15 @@ def render_delivery_note(note: DeliveryNote, locale: str = "id") -> bytes:
     ]
     if note.invoice_number:
         facts.append((_("Invoice"), note.invoice_number))
-    _header(pdf, DELIVERY_NOTE_TITLE, facts)
+    pages.heading(pdf, DELIVERY_NOTE_TITLE, facts, label_width=30)
     _parties(pdf, note.facility, note.buyer)
 
-    pdf.paragraph(_("Delivery address"), style="B")
-    pdf.paragraph(
+    pages.paragraph(pdf, _("Delivery address"), style="B")
+    pages.paragraph(
+        pdf,
         note.delivery_address
         if note.delivery_address is not None
-        else _("Picked up at %(facility)s", facility=note.facility.name)
+        else _("Picked up at %(facility)s", facility=note.facility.name),
     )
     pdf.ln(3)
 
@@ -394,7 +320,7 @@ def render_delivery_note(note: DeliveryNote, locale: str = "id") -> bytes:
     with pdf.table(
         col_widths=(10, 120, 50),
         text_align=("RIGHT", "LEFT", "RIGHT"),
-        headings_style=FontFace(emphasis="BOLD", fill_color=SHADE),
+        headings_style=pages.bold(shaded=True),
         line_height=6,
         padding=1.5,
     ) as table:
@@ -407,28 +333,10 @@ def render_delivery_note(note: DeliveryNote, locale: str = "id") -> bytes:
             row.cell(item.product)
             row.cell(words.quantity(item.quantity, item.unit))
     pdf.ln(4)
-    pdf.paragraph(_("The goods above were received complete and in good condition."))
+    pages.paragraph(pdf, _("The goods above were received complete and in good condition."))
     pdf.ln(4)
-    _signatures(pdf, [_("Sender"), _("Driver"), _("Receiver")])
+    pages.signatures(pdf, [_("Sender"), _("Driver"), _("Receiver")])
     return bytes(pdf.output())
-
-
-def _signatures(pdf: _Pdf, roles: list[str]) -> None:
-    if pdf.will_page_break(40):
-        pdf.add_page()
-    width = pdf.epw / len(roles)
-    pdf.set_font("Helvetica", style="B", size=10)
-    for role in roles:
-        pdf.cell(width, 6, role, align="C")
-    pdf.ln(24)
-    pdf.set_font("Helvetica", size=10)
-    for _role in roles:
-        pdf.cell(width, 6, "(" + "." * 36 + ")", align="C")
-    pdf.ln(5)
-    pdf.set_font("Helvetica", size=8)
-    for _role in roles:
-        pdf.cell(width, 5, _("Name and signature"), align="C")
-    pdf.ln()
 
 
 # --- From an order -----------------------------------------------------------------------------

@@ -20,13 +20,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
 
-    from . import config
+    from . import config, request_log
 
     app.config.from_mapping(config.from_environment(instance))
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(ROOT / "translations")
     if test_config:
         app.config.update(test_config)
 
+    request_log.register(app)  # first, so its hooks wrap every other's
     _init_extensions(app)
     _register_blueprints(app)
 

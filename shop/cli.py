@@ -8,7 +8,7 @@ from email.message import EmailMessage
 import click
 from flask import Flask, current_app
 
-from . import mail
+from . import backup, mail
 from .extensions import db
 
 # Messages per query; each is committed as it goes, so an interrupted run loses nothing.
@@ -84,6 +84,8 @@ def register(app: Flask) -> None:
         if found:
             raise SystemExit(1)
         click.echo("Ledger OK: every posting balances and every balance matches its entries.")
+
+    backup.register(app.cli)
 
     payouts = click.Group("payouts", help="Premi payout runs.")
     app.cli.add_command(payouts)

@@ -77,4 +77,6 @@ def from_environment(instance_path: Path) -> dict[str, object]:
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Karya Binaan <noreply@karya-binaan.invalid>"),
+        # json: one object a line, for a log collector; text: for a person at a terminal.
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
     }

@@ -9,6 +9,8 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from .request_log import request_id
+
 log = logging.getLogger(__name__)
 
 
@@ -18,7 +20,15 @@ def _render(code: int, title: str, description: str):  # type: ignore[no-untyped
     return render_template("error.html", code=code, title=title, description=description), code
 
 
+def _not_flask_own_report(record: logging.LogRecord) -> bool:
+    return record.funcName != "log_exception"
+
+
 def register(app: Flask) -> None:
+    # Flask logs an unhandled exception itself, then calls `_server_error` below, which logs it
+    # again with the request id: one traceback per failure is enough.
+    app.logger.addFilter(_not_flask_own_report)
+
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
         code = error.code or 500
@@ -42,7 +52,12 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(InternalServerError)
     def _server_error(error: InternalServerError):  # type: ignore[no-untyped-def]
-        log.error("server error on %s", request.path, exc_info=error.original_exception)
+        log.error(
+            "server error on %s (request %s)",
+            request.path,
+            request_id(),
+            exc_info=error.original_exception,
+        )
         return _render(
             500, _("Something went wrong"), _("Please try again in a moment. We have been told.")
         )

@@ -8,6 +8,9 @@ threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
-accesslog = "-"
+# The app writes one JSON line per request itself (shop/request_log.py), with the request id and
+# user and without the query string; gunicorn's access log would repeat each request, query and all.
+accesslog = None
+# gunicorn's own messages go to stderr, beside the app's log lines.
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
