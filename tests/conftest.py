@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from flask import Flask, has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import event
+from werkzeug.serving import make_server
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key")
 
@@ -18,6 +20,7 @@ from shop import create_app  # noqa: E402
 from shop.extensions import db  # noqa: E402
 
 from .databases import fresh_postgres_database, postgres_server  # noqa: E402
+from .stripe_helpers import start_localstripe  # noqa: E402
 
 TESTED: dict[str, str] = {}
 
@@ -75,6 +78,25 @@ def app(database_url: str) -> Iterator[Flask]:
         db.session.remove()
         db.drop_all()
         db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[str]:
+    """A fake Stripe (API and Stripe.js) on a free loopback port, for the whole session."""
+    process, url = start_localstripe()
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(app: Flask) -> Iterator[str]:
+    """The app over real HTTP: localstripe delivers its webhooks to it, browsers open its pages."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
 
 
 @pytest.fixture

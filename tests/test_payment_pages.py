@@ -42,8 +42,6 @@ from .helpers import login, post_form, visible_text
 from .orders_fixtures import besek_in_two_batches, checkout
 from .stripe_helpers import WEBHOOK_SECRET, event, post_webhook
 from .test_payments_card import (  # noqa: F401  (fixtures, found by name)
-    live_server,
-    localstripe,
     pay_in_the_browser,
     stripe_app,
     wait_until,

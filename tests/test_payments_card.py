@@ -1,12 +1,10 @@
 """Card payments against localstripe: the order is paid once, from Stripe's word only."""
 
-import threading
 import time
 import urllib.request
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from catalog.models import Facility
 from orders.checkout import place_orders
@@ -21,26 +19,7 @@ from .stripe_helpers import (
     WEBHOOK_SECRET,
     event,
     post_webhook,
-    start_localstripe,
 )
-
-
-@pytest.fixture(scope="session")
-def localstripe():
-    process, url = start_localstripe()
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def live_server(app):
-    """The app over real HTTP, so that localstripe can deliver its webhooks to it."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 @pytest.fixture

@@ -18,8 +18,6 @@ from shop.extensions import db
 from .orders_fixtures import besek_in_two_batches, checkout
 from .stripe_helpers import event, post_webhook
 from .test_payments_card import (  # noqa: F401  (fixtures)
-    live_server,
-    localstripe,
     pay_in_the_browser,
     stripe_app,
     wait_until,
