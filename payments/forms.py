@@ -2,7 +2,7 @@
 
 A proof is read from its bytes, never from its name or the browser's content type: a photo or
 screenshot goes through `catalog.photos` (re-encoded, so a phone's location data is dropped), and
-a PDF is kept only when a PDF reader can open it.
+a PDF is kept only when a PDF reader can open it and it runs nothing when opened.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 from wtforms import DateField, IntegerField, RadioField, SelectChoice, StringField
 from wtforms.validators import (
     DataRequired,
@@ -53,6 +54,7 @@ class ProofProblem(StrEnum):
     TOO_LARGE = "too_large"
     TOO_MANY_PIXELS = "too_many_pixels"
     LOCKED = "locked"
+    ACTIVE = "active"
 
 
 class ProofRefused(Exception):
@@ -88,9 +90,44 @@ def clean_proof(raw: bytes, max_bytes: int = MAX_PROOF_BYTES) -> CleanProof:
     return CleanProof(photo.data, photo.content_type)
 
 
+# What makes a PDF act when staff open it: scripts, programs to start, files carried inside.
+# A bank's receipt has none of them; links (/URI) and jumps to a page (/GoTo) are harmless.
+ACTIVE_PDF_KEYS = frozenset(
+    {"/JS", "/JavaScript", "/Launch", "/EmbeddedFile", "/EmbeddedFiles", "/RichMedia", "/XFA"}
+)
+ACTIVE_PDF_ACTIONS = frozenset(
+    {"/JavaScript", "/Launch", "/ImportData", "/SubmitForm", "/GoToE", "/RichMediaExecute"}
+)
+
+
+def _has_active_content(reader: PdfReader) -> bool:
+    """Walks every object reachable from the trailer, each once; streams are not decoded."""
+    seen: set[tuple[int, int]] = set()
+    stack: list[Any] = [reader.trailer]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, IndirectObject):
+            if (item.idnum, item.generation) in seen:
+                continue
+            seen.add((item.idnum, item.generation))
+            item = item.get_object()
+        if isinstance(item, DictionaryObject):  # a stream's dictionary too
+            action = item.get("/S")
+            if isinstance(action, IndirectObject):
+                action = action.get_object()
+            if ACTIVE_PDF_KEYS & set(item.keys()) or action in ACTIVE_PDF_ACTIONS:
+                return True
+            stack.extend(dict.values(item))  # unresolved: references are followed above
+        elif isinstance(item, ArrayObject):
+            stack.extend(item)
+    return False
+
+
 def _check_pdf(raw: bytes) -> None:
     try:
-        pages = len(PdfReader(io.BytesIO(raw)).pages)
+        reader = PdfReader(io.BytesIO(raw))
+        pages = len(reader.pages)
+        active = _has_active_content(reader)
     except FileNotDecryptedError as error:
         # Staff could not open it: a bank's e-statement is often locked with a password.
         raise ProofRefused(ProofProblem.LOCKED) from error
@@ -100,6 +137,8 @@ def _check_pdf(raw: bytes) -> None:
         raise ProofRefused(ProofProblem.NOT_A_PROOF) from error
     if pages < 1:
         raise ProofRefused(ProofProblem.NOT_A_PROOF)
+    if active:
+        raise ProofRefused(ProofProblem.ACTIVE)
 
 
 def proof_refusal(problem: ProofProblem, max_bytes: int = MAX_PROOF_BYTES) -> str:
@@ -110,6 +149,11 @@ def proof_refusal(problem: ProofProblem, max_bytes: int = MAX_PROOF_BYTES) -> st
         return _(
             "The picture has too many pixels: at most %(count)s megapixels.",
             count=photos.MAX_PIXELS // 1_000_000,
+        )
+    if problem is ProofProblem.ACTIVE:
+        return _(
+            "This PDF contains a script or an attached file, which we do not accept. Upload a "
+            "screenshot of the transfer, or the PDF saved again without them."
         )
     if problem is ProofProblem.LOCKED:
         return _(

@@ -49,6 +49,9 @@ def from_environment(instance_path: Path) -> dict[str, object]:
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # The proxies gunicorn trusts (the same variable): behind one, a visitor's address is the
+        # last X-Forwarded-For entry, so that limits per address count visitors, not the proxy.
+        "FORWARDED_ALLOW_IPS": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", True),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

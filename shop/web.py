@@ -1,11 +1,16 @@
-"""Site-wide pages and request hooks: health check, language switch, security headers."""
+"""Site-wide pages and request hooks: health check, language switch, security headers, NUL, and
+the visitor's address behind a proxy."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import ipaddress
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-from flask import Blueprint, Flask, Response, redirect, request
+from flask import Blueprint, Flask, Response, abort, redirect, request
+from flask_babel import gettext as _
 from sqlalchemy import text
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import formatting, forms, params, policy
 from .extensions import db
@@ -73,13 +78,72 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def _refuse_nul() -> None:
+    """PostgreSQL text cannot hold NUL: a path or form field with one is refused, never a 500.
+
+    The API checks its own paths and bodies, and answers in its own terms.
+    """
+    if request.path.startswith("/api/"):
+        return
+    if "\x00" in request.path:
+        abort(404)
+    if request.mimetype in FORM_TYPES:
+        for name, value in request.form.items(multi=True):
+            if "\x00" in value:
+                abort(
+                    400,
+                    description=_(
+                        "%(name)s contains a character that cannot be stored.", name=name
+                    ),
+                )
+
+
+def _trusts(allowed: str) -> Callable[[str], bool]:
+    """Whether a peer may speak for the visitor, by gunicorn's rule for FORWARDED_ALLOW_IPS:
+    addresses or networks, comma-separated, `*` for any; a peer on a Unix socket (no address)
+    is a proxy on this host."""
+    names = {name.strip() for name in allowed.split(",") if name.strip()}
+    if "*" in names:
+        return lambda peer: True
+    networks = [ipaddress.ip_network(name, strict=False) for name in names]
+
+    def trusted(peer: str) -> bool:
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return not peer
+        return any(address in network for network in networks)
+
+    return trusted
+
+
+def _behind_trusted_proxy(app: Flask) -> None:
+    """gunicorn gives the app the proxy's address as REMOTE_ADDR; a trusted proxy's
+    X-Forwarded-For names the visitor. Anyone else's X-Forwarded-For is ignored."""
+    trusted = _trusts(str(app.config["FORWARDED_ALLOW_IPS"]))
+    direct = app.wsgi_app
+    forwarded = ProxyFix(direct, x_for=1)
+
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> Any:
+        chosen = forwarded if trusted(environ.get("REMOTE_ADDR", "")) else direct
+        return chosen(environ, start_response)
+
+    app.wsgi_app = wsgi_app  # type: ignore[method-assign]
+
+
 def register(app: Flask) -> None:
     from flask_babel import get_locale
+
+    _behind_trusted_proxy(app)
 
     formatting.register(app)
     forms.register(app)
     app.add_template_global(policy.may_open_office)
     app.after_request(_security_headers)
+    app.before_request(_refuse_nul)
 
     @app.context_processor
     def _language():  # type: ignore[no-untyped-def]
