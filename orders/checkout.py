@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import selectinload
 
 from catalog.labels import unit_label
@@ -109,13 +111,24 @@ def _existing(buyer_id: int, checkout_key: str) -> list[Order]:
     )
 
 
+def lock_stock(query: Select[tuple[Batch]]) -> Select[tuple[Batch]]:
+    """Batch rows locked to change their stock (FOR NO KEY UPDATE on PostgreSQL).
+
+    Not FOR UPDATE: that also blocks other transactions from inserting rows that reference the
+    batch (a payment's ledger entries: their foreign key check takes FOR KEY SHARE), so a payment
+    crediting the batch and an order allocating from it then crediting the ledger deadlocked.
+    """
+    return query.with_for_update(key_share=True)
+
+
 def locked_batches(product_ids: list[int]) -> dict[int, list[Batch]]:
     """Finished batches of the products, locked in id order so two checkouts cannot deadlock."""
     batches = db.session.scalars(
-        select(Batch)
-        .where(Batch.product_id.in_(product_ids), Batch.status == BatchStatus.FINISHED)
-        .order_by(Batch.id)
-        .with_for_update()
+        lock_stock(
+            select(Batch)
+            .where(Batch.product_id.in_(product_ids), Batch.status == BatchStatus.FINISHED)
+            .order_by(Batch.id)
+        )
     ).all()
     by_product: dict[int, list[Batch]] = {pid: [] for pid in product_ids}
     for batch in batches:
@@ -124,14 +137,22 @@ def locked_batches(product_ids: list[int]) -> dict[int, list[Batch]]:
 
 
 def _next_invoice_number(facility_id: int, year: int) -> tuple[int, str]:
-    counter = db.session.scalar(
+    locked = (
         select(InvoiceCounter)
         .where(InvoiceCounter.facility_id == facility_id, InvoiceCounter.year == year)
         .with_for_update()
     )
+    counter = db.session.scalar(locked)
     if counter is None:
-        counter = InvoiceCounter(facility_id=facility_id, year=year, last_number=0)
-        db.session.add(counter)
+        # The year's first orders of a facility, placed at once, would both create the counter:
+        # the row is made once, and the second checkout waits for it and takes the next number.
+        insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+        db.session.execute(
+            insert(InvoiceCounter)
+            .values(facility_id=facility_id, year=year, last_number=0)
+            .on_conflict_do_nothing()
+        )
+        counter = db.session.scalars(locked).one()
     counter.last_number += 1
     return counter.last_number, f"INV/{year}/{facility_id:03d}/{counter.last_number:05d}"
 
@@ -149,8 +170,11 @@ def check_request(request: CheckoutRequest) -> None:
 def place_orders(buyer: User, request: CheckoutRequest) -> list[Order]:
     """Places one order per facility, or refuses with nothing written.
 
-    The same checkout key a second time returns the orders the first call placed.
+    The same checkout key a second time returns the orders the first call placed, even when the
+    cart was emptied meanwhile by that first call (the same form sent twice at once).
     """
+    if existing := _existing(buyer.id, request.checkout_key):
+        return existing
     check_request(request)
     with write_transaction():
         if existing := _existing(buyer.id, request.checkout_key):

@@ -20,7 +20,7 @@ from shop.database import write_transaction
 from shop.extensions import db
 
 from .allocation import BatchStock, allocate
-from .checkout import CheckoutRefused
+from .checkout import CheckoutRefused, lock_stock
 from .labels import order_label
 from .lifecycle import IllegalTransition, OrderStatus, cancellable, check_transition
 from .models import (
@@ -110,13 +110,14 @@ def _allocate_made_to_order(lines: list[OrderLine]) -> None:
     if not waiting:
         return
     batches = db.session.scalars(
-        select(Batch)
-        .where(
-            Batch.product_id.in_({line.product_id for line in waiting}),
-            Batch.status == BatchStatus.FINISHED,
+        lock_stock(
+            select(Batch)
+            .where(
+                Batch.product_id.in_({line.product_id for line in waiting}),
+                Batch.status == BatchStatus.FINISHED,
+            )
+            .order_by(Batch.id)
         )
-        .order_by(Batch.id)
-        .with_for_update()
     ).all()
     made: list[LineAllocation] = []
     for line in waiting:
@@ -234,7 +235,7 @@ def _release(lines: list[OrderLine]) -> None:
     batches = {
         b.id: b
         for b in db.session.scalars(
-            select(Batch).where(Batch.id.in_(batch_ids)).order_by(Batch.id).with_for_update()
+            lock_stock(select(Batch).where(Batch.id.in_(batch_ids)).order_by(Batch.id))
         )
     }
     for allocation in allocations:

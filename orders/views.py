@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from shop import params
@@ -92,6 +93,15 @@ def checkout() -> str | Response | tuple[str, int]:
         groups = carts.price_cart(cart.items())
         status = 409 if isinstance(refused, OutOfStock) else 422
         return render_template("orders/checkout.html", form=form, groups=groups), status
+    except IntegrityError:
+        # The same form sent twice at once: the other request placed the orders first.
+        key = form.checkout_key.data or ""
+        placed_first = db.session.scalar(
+            select(Order.id).where(Order.buyer_id == current_user.id, Order.checkout_key == key)
+        )
+        if placed_first is None:
+            raise
+        return redirect(url_for("orders.placed", key=key))
     cart.clear()
     return redirect(url_for("orders.placed", key=orders[0].checkout_key))
 

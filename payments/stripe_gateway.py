@@ -14,6 +14,7 @@ import stripe
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from orders.models import PaymentMethod
 from shop.accounts.models import User
@@ -135,9 +136,20 @@ def apply_intent(intent: dict[str, Any]) -> str:
             )
             return "refused: amount, currency or order does not match"
         order = services.locked_order(attempt.order_id)
-        services.record_payment(
-            order, PaymentMethod.CARD, attempt.amount, date.today(), reference=attempt.intent_id
-        )
+        try:
+            services.record_payment(
+                order, PaymentMethod.CARD, attempt.amount, date.today(), reference=attempt.intent_id
+            )
+        except PaymentRefused as refused:
+            # Stripe took the money for an order cancelled meanwhile (in another tab, while the
+            # card page was open). A 500 would only make Stripe retry for days: log it for a refund.
+            log.warning(
+                "payment intent %s succeeded but order %s refuses it (%s): refund it at Stripe",
+                intent.get("id"),
+                attempt.order_id,
+                refused,
+            )
+            return "refused: the order takes no payment; refund the intent"
         attempt.status = AttemptStatus.SUCCEEDED
         return "paid"
     if (
@@ -167,6 +179,17 @@ def _apply_refunds(charge: dict[str, Any]) -> str:
 
 def handle_event(event: dict[str, Any]) -> str:
     """Handles a verified event once; the same event id again changes nothing."""
+    try:
+        return _handle_once(event)
+    except IntegrityError:
+        # Delivered twice at once: both passed the check in _handle_once before either was recorded,
+        # and the other delivery committed first. This one's writes were rolled back.
+        if db.session.scalar(select(StripeEvent.id).where(StripeEvent.event_id == event["id"])):
+            return "duplicate"
+        raise
+
+
+def _handle_once(event: dict[str, Any]) -> str:
     with write_transaction():
         if db.session.scalar(select(StripeEvent.id).where(StripeEvent.event_id == event["id"])):
             return "duplicate"

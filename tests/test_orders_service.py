@@ -89,6 +89,17 @@ def test_the_same_checkout_placed_twice_is_one_order(users, besek):
     assert stock_on_hand(product.id) == 1200
 
 
+def test_a_retry_whose_cart_the_first_attempt_emptied_gets_the_first_orders(users, besek):
+    # The checkout form sent twice at once: the second request reads the cart after the first
+    # placed the orders and emptied it; it must land on those orders, not on "cart is empty".
+    product, *_ = besek
+    first = place_orders(users["buyer"], checkout({product.id: 400}, key="k" * 32))
+    again = place_orders(users["buyer"], checkout({}, key="k" * 32))
+    assert [o.id for o in again] == [o.id for o in first]
+    with pytest.raises(CheckoutRefused):
+        place_orders(users["buyer_two"], checkout({}, key="k" * 32))
+
+
 @pytest.mark.parametrize(
     ("quantity", "message"),
     [
