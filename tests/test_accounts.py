@@ -36,6 +36,25 @@ def test_wrong_password_is_refused_with_a_message(client, users):
     assert client.get("/account").status_code == 302  # still anonymous
 
 
+@pytest.mark.parametrize("email", ["nobody@example.id", "buyer@example.id"])
+def test_a_refused_sign_in_checks_a_password_whether_or_not_the_account_exists(
+    client, users, monkeypatch, email
+):
+    # The scrypt check is what takes time: skipping it for unknown addresses would tell, by the
+    # time a refusal takes, which addresses have accounts.
+    from shop.accounts import auth, models
+
+    checks = []
+    for module in (auth, models):
+        real = module.check_password_hash
+        monkeypatch.setattr(
+            module, "check_password_hash", lambda h, p, real=real: checks.append(p) or real(h, p)
+        )
+    response = post_form(client, "/login", {"email": email, "password": "salah-sekali"})
+    assert response.status_code == 200
+    assert checks == ["salah-sekali"]
+
+
 def test_anonymous_visitor_is_sent_to_login(client, facilities):
     for url in ("/office/", f"/office/{facilities['magetan']}/", "/admin/", "/account"):
         response = client.get(url)

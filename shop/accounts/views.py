@@ -51,8 +51,8 @@ def _failed(response: Response) -> bool:
 def login() -> str | Response:
     form = LoginForm()
     if form.validate_on_submit():
-        user = auth.find_by_email(form.email.data or "")
-        if user is not None and user.active and user.check_password(form.password.data or ""):
+        user = auth.signed_in_user(form.email.data or "", form.password.data or "")
+        if user is not None:
             login_user(user, remember=bool(form.remember.data))
             return redirect(params.safe_next(request.args.get("next"), url_for("catalog.home")))
         flash(_("The email or password is not right."), "error")
