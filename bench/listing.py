@@ -1,9 +1,11 @@
 """Load test of the storefront listing and product pages at national scale.
 
 One command creates a throw-away database, seeds it with `bench.seed_scale`, serves the app with
-gunicorn and the production settings of shop/gunicorn_conf.py (less the access log), and drives
-each URL with wrk from a separate process. Only 127.0.0.1 is ever contacted, and every load run is
-bounded by --duration.
+gunicorn and the production settings of shop/gunicorn_conf.py, and drives each URL with wrk from a
+separate process. The page cache is off unless asked for: this measures rendering. Only 127.0.0.1
+is ever contacted, and every load run is bounded by --duration.
+
+The throw-away database, gunicorn and the CPU meter are shared with bench/load.py.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -204,15 +206,18 @@ class Server:
 
 
 @contextmanager
-def gunicorn(database_url: str, workers: int, log: Path) -> Iterator[Server]:
-    """Serves the app under gunicorn and always stops it, bounded in time."""
+def gunicorn(
+    log: Path,
+    workers: int,
+    env: Mapping[str, str],
+    app: str = "shop:create_app()",
+    health_path: str = "/healthz",
+) -> Iterator[Server]:
+    """Serves `app` under gunicorn with shop/gunicorn_conf.py and always stops it, bounded in time.
+
+    `env` is added to this process's environment (the database, the page cache, ...).
+    """
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": secrets.token_hex(32),
-        "SESSION_COOKIE_SECURE": "0",
-    }
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
         "--config",
@@ -221,20 +226,24 @@ def gunicorn(database_url: str, workers: int, log: Path) -> Iterator[Server]:
         str(workers),
         "--bind",
         f"{HOST}:{port}",
-        "--access-logfile",
-        "/dev/null",
         # The default control socket is one path per user: it would take over another server's.
         "--no-control-socket",
-        "shop:create_app()",
+        app,
     ]
+    environment = {
+        **os.environ,
+        "SECRET_KEY": secrets.token_hex(32),
+        "SESSION_COOKIE_SECURE": "0",  # plain HTTP on 127.0.0.1
+        **env,
+    }
     with log.open("wb") as output:
         # Its own session: Ctrl-C reaches only this script, which then stops gunicorn in order.
         server = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=output, stderr=output, start_new_session=True
+            command, cwd=ROOT, env=environment, stdout=output, stderr=output, start_new_session=True
         )
     base = f"http://{HOST}:{port}"
     try:
-        wait_healthy(base, server, log)
+        wait_healthy(base + health_path, server, log)
         yield Server(base, server.pid)
     finally:
         stop(server)
@@ -244,13 +253,13 @@ def gunicorn(database_url: str, workers: int, log: Path) -> Iterator[Server]:
             print(f"gunicorn: {line}", flush=True)
 
 
-def wait_healthy(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
+def wait_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if server.poll() is not None:
             sys.exit(f"gunicorn exited with {server.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+            with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, OSError):
@@ -369,6 +378,12 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds of load per URL")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
     parser.add_argument("--workers", type=int, default=default_workers, help="gunicorn workers")
+    parser.add_argument(
+        "--page-cache-seconds",
+        type=int,
+        default=0,
+        help="the app's page cache (default 0: every request renders, which is what this measures)",
+    )
     parser.add_argument("--facilities", type=int, default=500)
     parser.add_argument("--products", type=int, default=10_000)
     parser.add_argument("--wbp", type=int, default=50_000)
@@ -387,7 +402,8 @@ def main() -> None:
         seed_seconds = time.perf_counter() - started
         print(f"Seeded {args.database} in {seed_seconds:.1f} s: {counts}", flush=True)
         paths = benchmark_urls(database_url)
-        with gunicorn(database_url, args.workers, Path(tmp) / "gunicorn.log") as server:
+        env = {"DATABASE_URL": database_url, "PAGE_CACHE_SECONDS": str(args.page_cache_seconds)}
+        with gunicorn(Path(tmp) / "gunicorn.log", args.workers, env) as server:
             check_pages(server.base, paths)
             meter = CpuMeter(server.pid, database_url)
             try:

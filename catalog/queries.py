@@ -101,28 +101,49 @@ def _tiers(product: Product) -> list[Tier]:
 
 def list_products(filters: ProductFilters, page: int, size: int) -> Page[ProductCard]:
     """One count query, one query for the page's rows, one for their tiers."""
-    base = select(Product).join(Product.facility).join(Product.programme)
     count = select(func.count(Product.id))
     if filters.province:
         count = count.join(Product.facility)
-    total = db.session.scalar(_filtered(count, filters))
-    total = total or 0
+    total = db.session.scalar(_filtered(count, filters)) or 0
     check_in_range(page, size, total)
+    return Page(_cards(filters, size, (page - 1) * size), page, size, total)
+
+
+def featured_products(size: int) -> list[ProductCard]:
+    """The first in-stock products, for the home page: no count, which it never shows."""
+    return _cards(ProductFilters(in_stock=True), size, 0)
+
+
+def _cards(filters: ProductFilters, limit: int, offset: int) -> list[ProductCard]:
+    """The page's ids first, then stock, photo and joins for those rows only.
+
+    Stock and photo are correlated subqueries: in one query with the OFFSET PostgreSQL would run
+    them for every row it skips as well (page 50 ran them 1,200 times).
+    """
+    ids = select(Product.id)
+    if filters.province:
+        ids = ids.join(Product.facility)
+    page_ids = (
+        _filtered(ids, filters)
+        .order_by(Product.name, Product.id)
+        .limit(limit)
+        .offset(offset)
+        .subquery()
+    )
     stmt = (
-        _filtered(base, filters)
-        .add_columns(on_hand_expression(), _first_photo_expression())
+        select(Product, on_hand_expression(), _first_photo_expression())
+        .join(page_ids, page_ids.c.id == Product.id)
+        .join(Product.facility)
+        .join(Product.programme)
         .options(
             contains_eager(Product.facility),
             contains_eager(Product.programme),
             selectinload(Product.tiers),
         )
         .order_by(Product.name, Product.id)
-        .limit(size)
-        .offset((page - 1) * size)
     )
     rows = db.session.execute(stmt).all()
-    cards = [ProductCard(p, int(on_hand), photo_id, _tiers(p)) for p, on_hand, photo_id in rows]
-    return Page(cards, page, size, total)
+    return [ProductCard(p, int(on_hand), photo_id, _tiers(p)) for p, on_hand, photo_id in rows]
 
 
 @dataclass(frozen=True)
@@ -157,27 +178,32 @@ def product_detail(slug: str) -> ProductDetail | None:
             .order_by(ProductPhoto.position, ProductPhoto.id)
         )
     )
-    makers = db.session.scalar(
+    makers = (
         select(func.count(distinct(BatchParticipation.wbp_id)))
         .join(Batch)
         .where(Batch.product_id == product.id)
+        .scalar_subquery()
     )
+    # Both counts in one round trip.
+    counts = select(makers, _active_makers(product.programme_id).scalar_subquery())
+    made_by, can_make = db.session.execute(counts).one()
     card = ProductCard(product, int(on_hand), photo_ids[0] if photo_ids else None, _tiers(product))
-    return ProductDetail(card, photo_ids, makers or 0, active_makers(product.programme_id))
+    return ProductDetail(card, photo_ids, made_by or 0, can_make or 0)
+
+
+def _active_makers(programme_id: int) -> Select:  # type: ignore[type-arg]
+    return (
+        select(func.count(distinct(Wbp.id)))
+        .join(BatchParticipation, BatchParticipation.wbp_id == Wbp.id)
+        .join(Batch, Batch.id == BatchParticipation.batch_id)
+        .join(Product, Product.id == Batch.product_id)
+        .where(Product.programme_id == programme_id, Wbp.status == WbpStatus.ACTIVE)
+    )
 
 
 def active_makers(programme_id: int) -> int:
     """Active WBP who have worked in the programme: the people who can make more."""
-    return (
-        db.session.scalar(
-            select(func.count(distinct(Wbp.id)))
-            .join(BatchParticipation, BatchParticipation.wbp_id == Wbp.id)
-            .join(Batch, Batch.id == BatchParticipation.batch_id)
-            .join(Product, Product.id == Batch.product_id)
-            .where(Product.programme_id == programme_id, Wbp.status == WbpStatus.ACTIVE)
-        )
-        or 0
-    )
+    return db.session.scalar(_active_makers(programme_id)) or 0
 
 
 @dataclass(frozen=True)
@@ -253,8 +279,14 @@ def provinces() -> list[str]:
     )
 
 
-def facility_choices() -> list[tuple[str, str]]:
-    return list(db.session.execute(select(Facility.slug, Facility.name).order_by(Facility.name)))
+def facility_choices(province: str) -> list[tuple[str, str]]:
+    """Slug and name of the province's facilities, by name."""
+    rows = db.session.execute(
+        select(Facility.slug, Facility.name)
+        .where(Facility.province == province)
+        .order_by(Facility.name)
+    )
+    return [(slug, name) for slug, name in rows]
 
 
 def photo(photo_id: int) -> ProductPhoto | None:

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from shop import params
+from shop import page_cache, params
 from shop.pagination import PageOutOfRange
 
 from . import queries
@@ -25,11 +25,11 @@ def _page_size() -> int:
 @bp.get("/")
 def home() -> str:
     facilities, products, makers = queries.storefront_totals()
-    featured = queries.list_products(queries.ProductFilters(in_stock=True), 1, 8)
+    featured = queries.featured_products(8)
     return render_template(
         "catalog/home.html",
         totals={"facilities": facilities, "products": products, "makers": makers},
-        featured=featured.items,
+        featured=featured,
     )
 
 
@@ -45,7 +45,7 @@ def facilities() -> str:
         "catalog/facilities.html",
         page=listing,
         province=province,
-        provinces=queries.provinces(),
+        provinces=page_cache.recent("provinces", queries.provinces),
     )
 
 
@@ -82,6 +82,15 @@ def _product_filters(args: MultiDict[str, str]) -> queries.ProductFilters:
     )
 
 
+def _facility_choices(filters: queries.ProductFilters) -> list[tuple[str, str]]:
+    """The chosen province's facilities, and the chosen facility wherever it is."""
+    choices = queries.facility_choices(filters.province) if filters.province else []
+    chosen = filters.facility
+    if chosen is not None and chosen.slug not in {slug for slug, _name in choices}:
+        choices.insert(0, (chosen.slug, chosen.name))
+    return choices
+
+
 @bp.get("/products")
 def products() -> str:
     filters = _product_filters(request.args)
@@ -95,8 +104,8 @@ def products() -> str:
         page=listing,
         filters=filters,
         categories=list(Category),
-        provinces=queries.provinces(),
-        facility_choices=queries.facility_choices(),
+        provinces=page_cache.recent("provinces", queries.provinces),
+        facility_choices=_facility_choices(filters),
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -73,7 +74,19 @@ class LedgerAccount(db.Model):
     checked against the entries by `flask ledger check`."""
 
     __tablename__ = "ledger_account"
-    __table_args__ = (UniqueConstraint("kind", "facility_id", "wbp_id"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "facility_id", "wbp_id"),
+        # The constraint above lets two facility accounts of one kind in (NULLs are distinct):
+        # this index does not.
+        Index(
+            "uq_ledger_account_facility_own",
+            "kind",
+            "facility_id",
+            unique=True,
+            postgresql_where=text("wbp_id IS NULL"),
+            sqlite_where=text("wbp_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[AccountKind] = mapped_column(str_enum(AccountKind))

@@ -20,7 +20,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
 
-    from . import config, request_log
+    from . import config, page_cache, request_log
 
     app.config.from_mapping(config.from_environment(instance))
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(ROOT / "translations")
@@ -28,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
 
     request_log.register(app)  # first, so its hooks wrap every other's
+    page_cache.register(app)  # next: a cached page skips every later hook
     _init_extensions(app)
     _register_blueprints(app)
 

@@ -62,6 +62,11 @@ def from_environment(instance_path: Path) -> dict[str, object]:
         "BABEL_DEFAULT_LOCALE": "id",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Jakarta",
         "PAGE_SIZE": int(os.environ.get("PAGE_SIZE", "24")),
+        # Seconds an anonymous visitor's catalog page is reused (shop/page_cache.py); 0 turns it
+        # off. Unset: 10, or 0 when TESTING.
+        "PAGE_CACHE_SECONDS": (
+            int(os.environ["PAGE_CACHE_SECONDS"]) if os.environ.get("PAGE_CACHE_SECONDS") else None
+        ),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_UPLOAD_BYTES", str(4 * 1024 * 1024))),
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_PHOTO_BYTES": int(os.environ.get("MAX_PHOTO_BYTES", str(2 * 1024 * 1024))),

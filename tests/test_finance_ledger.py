@@ -227,3 +227,16 @@ def test_payouts_run_command_prints_the_draft(app_ctx, users, field_besek):
         args=["payouts", "run", "--facility", "rutan-banjarnegara", "--period", "2026-13"]
     )
     assert bad.exit_code != 0
+
+
+def test_a_facility_has_one_account_of_each_kind(facilities):
+    from sqlalchemy.exc import IntegrityError
+
+    first = account_id(AccountKind.CASH, facilities["banjarnegara"])
+    assert account_id(AccountKind.CASH, facilities["banjarnegara"]) == first
+    db.session.commit()
+    # What two checkouts opening the accounts at once would do without the partial unique index.
+    db.session.add(LedgerAccount(kind=AccountKind.CASH, facility_id=facilities["banjarnegara"]))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()

@@ -1,0 +1,297 @@
+"""Whole catalog pages, kept a few seconds for anonymous visitors.
+
+Most storefront traffic is people nobody knows yet browsing the same listings and product pages:
+for them a page is the same bytes for everyone who speaks their language, so it is rendered once
+per `PAGE_CACHE_SECONDS`, shared through Redis when `REDIS_URL` is set, and kept in each worker's
+memory until it expires. A hit is answered by the first hook after the request id, before the
+database, the login or the rate limiter are touched.
+
+Only a visitor whose session holds nothing but a CSRF token is served or stored: anyone signed in,
+remembered, with a cart or with a message to flash sees pages rendered for them. A visitor who
+has seen a form has a session with its token, and is still anonymous: the product page's
+add-to-cart form carries that token, so it is kept out of the stored bytes and each hit gets the
+visitor's own. Stock figures on a cached page may be `PAGE_CACHE_SECONDS` old; checkout counts
+stock again under row locks, so nothing can be sold twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import redis
+from flask import Flask, Response, current_app, g, request, session
+from flask_wtf.csrf import generate_csrf
+
+from .i18n import select_locale
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SECONDS = 10
+# The public catalog: the same for every anonymous visitor.
+CACHED_ENDPOINTS = frozenset(
+    {
+        "catalog.home",
+        "catalog.products",
+        "catalog.product",
+        "catalog.facilities",
+        "catalog.facility",
+    }
+)
+# Stands in for the visitor's CSRF token in a stored page; NUL never occurs in the app's HTML.
+CSRF_MARK = b"\x00csrf-token\x00"
+REDIS_PREFIX = "karya:page:"
+REDIS_TIMEOUT = 0.25  # seconds: a slow Redis must not make pages slower than rendering them
+REDIS_BACKOFF = 5.0  # seconds without Redis after an error, rather than a timeout per request
+MEMORY_ENTRIES = 500
+# The headers a catalog view sets; the after-request hooks add the others to a hit, as to any
+# response (security headers depend on the request: HSTS only over HTTPS).
+STORED_HEADERS = frozenset({"content-type", "content-language"})
+
+T = TypeVar("T")
+
+
+def now() -> float:
+    """Wall-clock seconds: a page's expiry is compared across workers."""
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Page:
+    """A stored response: until when it may be served, the view's headers, and the body."""
+
+    expires: float
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def encode(self) -> bytes:
+        head = {"expires": self.expires, "headers": self.headers}
+        return json.dumps(head).encode() + b"\n" + self.body
+
+    @classmethod
+    def decode(cls, stored: bytes) -> Page:
+        head, _, body = stored.partition(b"\n")
+        fields = json.loads(head)
+        return cls(fields["expires"], [tuple(h) for h in fields["headers"]], body)
+
+
+class MemoryStore:
+    """One worker's pages, each until it expires; bounded, since any query string is a key."""
+
+    def __init__(self, max_entries: int = MEMORY_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self.pages: dict[str, Page] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Page | None:
+        page = self.pages.get(key)
+        return page if page is not None and page.expires > now() else None
+
+    def put(self, key: str, page: Page) -> None:
+        with self._lock:
+            if len(self.pages) >= self.max_entries:
+                moment = now()
+                self.pages = {k: p for k, p in self.pages.items() if p.expires > moment}
+                if len(self.pages) >= self.max_entries:  # still full: drop the oldest half
+                    self.pages = dict(list(self.pages.items())[len(self.pages) // 2 :])
+            self.pages.pop(key, None)  # re-inserted last, so the oldest stay first
+            self.pages[key] = page
+
+    def clear(self) -> None:
+        with self._lock:
+            self.pages.clear()
+
+
+class RedisStore:
+    """Pages shared by all workers, which Redis expires. Without Redis, pages are rendered."""
+
+    def __init__(self, url: str, prefix: str = REDIS_PREFIX) -> None:
+        self.prefix = prefix
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+        )
+        self._paused_until = 0.0
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._paused_until
+
+    def _failed(self, error: redis.RedisError) -> None:
+        log.warning(
+            "page cache: Redis unavailable, pages rendered for %.0f s: %s", REDIS_BACKOFF, error
+        )
+        self._paused_until = time.monotonic() + REDIS_BACKOFF
+
+    def get(self, key: str) -> Page | None:
+        if not self._available():
+            return None
+        try:
+            stored = self.client.get(self.prefix + key)
+        except redis.RedisError as error:
+            self._failed(error)
+            return None
+        return Page.decode(stored) if stored else None  # type: ignore[arg-type]
+
+    def put(self, key: str, page: Page, seconds: int) -> None:
+        if not self._available():
+            return
+        try:
+            self.client.set(self.prefix + key, page.encode(), ex=seconds)
+        except redis.RedisError as error:
+            self._failed(error)
+
+    def clear(self) -> None:
+        keys = list(self.client.scan_iter(match=self.prefix + "*", count=1000))
+        if keys:
+            self.client.delete(*keys)
+
+
+@dataclass
+class PageCache:
+    """The worker's memory first, then Redis when configured.
+
+    Redis makes one rendering per period serve every worker; each worker then keeps the pages it
+    fetched until they expire, so a hit is usually a dictionary lookup.
+    """
+
+    shared: RedisStore | None = None
+    local: MemoryStore = field(default_factory=MemoryStore)
+    # Small lists the public pages show (the provinces), per worker.
+    recent_values: dict[str, tuple[float, Any]] = field(default_factory=dict)
+
+    def get(self, key: str) -> Page | None:
+        page = self.local.get(key)
+        if page is None and self.shared is not None:
+            page = self.shared.get(key)
+            if page is not None and page.expires > now():
+                self.local.put(key, page)
+            else:
+                page = None
+        return page
+
+    def put(self, key: str, page: Page, seconds: int) -> None:
+        self.local.put(key, page)
+        if self.shared is not None:
+            self.shared.put(key, page, seconds)
+
+    def clear(self) -> None:
+        self.local.clear()
+        if self.shared is not None:
+            self.shared.clear()
+        self.recent_values.clear()
+
+
+def page_cache() -> PageCache:
+    return current_app.extensions["page_cache"]  # type: ignore[no-any-return]
+
+
+def seconds() -> int:
+    return int(current_app.config["PAGE_CACHE_SECONDS"])
+
+
+def recent(name: str, compute: Callable[[], T]) -> T:
+    """`compute()`'s value, computed at most PAGE_CACHE_SECONDS ago in this worker.
+
+    For small lists the catalog pages show (the provinces), which may be as old as a cached
+    page anyway: rendering a page on a miss, or for someone signed in, need not query them.
+    """
+    period = seconds()
+    if period <= 0:
+        return compute()
+    values = page_cache().recent_values
+    found = values.get(name)
+    if found is not None and found[0] > now():
+        return found[1]  # type: ignore[no-any-return]
+    value = compute()
+    values[name] = (now() + period, value)
+    return value
+
+
+def _anonymous_session() -> bool:
+    """Nobody signed in or remembered, no cart, no message waiting: only a CSRF token, if any.
+
+    Flask-Login's session protection marks any session without a login `_fresh: False`.
+    """
+    if current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies:
+        return False
+    anonymous = {current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), "_fresh"}
+    return set(session.keys()) <= anonymous
+
+
+def _cacheable_request() -> bool:
+    return (
+        request.method in ("GET", "HEAD")
+        and request.endpoint in CACHED_ENDPOINTS
+        and _anonymous_session()
+    )
+
+
+def cache_key() -> str:
+    """The language the page is rendered in, and the path with its query string."""
+    address = request.path.encode() + b"?" + request.query_string
+    return f"{select_locale()}:{hashlib.blake2b(address, digest_size=16).hexdigest()}"
+
+
+def _response(page: Page) -> Response:
+    body = page.body
+    if CSRF_MARK in body:
+        body = body.replace(CSRF_MARK, generate_csrf().encode())
+    response = Response(body, status=200, headers=page.headers)
+    response.headers["X-Page-Cache"] = "hit"
+    return response
+
+
+def _serve_cached() -> Response | None:
+    if seconds() <= 0 or not _cacheable_request():
+        return None
+    key = cache_key()
+    page = page_cache().get(key)
+    if page is None:
+        g.page_cache_key = key  # a miss: the response may be stored
+        return None
+    return _response(page)
+
+
+def _store(response: Response) -> Response:
+    key = g.pop("page_cache_key", None)
+    if (
+        key is None
+        or request.method != "GET"
+        or response.status_code != 200
+        or response.direct_passthrough
+        or response.is_streamed
+        or "Set-Cookie" in response.headers
+        or response.cache_control.no_store
+        or response.cache_control.private
+        or not _anonymous_session()  # the view signed someone in, filled a cart or flashed
+    ):
+        return response
+    body = response.get_data()
+    token = g.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
+    if token:
+        body = body.replace(token.encode(), CSRF_MARK)
+    headers = [(k, v) for k, v in response.headers.items() if k.lower() in STORED_HEADERS]
+    period = seconds()
+    page_cache().put(key, Page(now() + period, headers, body), period)
+    response.headers["X-Page-Cache"] = "miss"
+    return response
+
+
+def register(app: Flask) -> None:
+    """Call before any other extension registers its hooks: a hit then skips all of them.
+
+    The response of a hit still passes the after-request hooks, security headers included.
+    """
+    configured = app.config.get("PAGE_CACHE_SECONDS")
+    if configured is None:
+        configured = 0 if app.testing else DEFAULT_SECONDS  # tests opt in to a cache
+    app.config["PAGE_CACHE_SECONDS"] = int(configured)
+    url = app.config.get("REDIS_URL") or ""
+    app.extensions["page_cache"] = PageCache(RedisStore(url) if url else None)
+    app.before_request(_serve_cached)
+    app.after_request(_store)

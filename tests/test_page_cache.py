@@ -1,0 +1,283 @@
+"""The page cache: anonymous visitors share catalog pages for a few seconds; nobody else does."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+
+import pytest
+import redis
+from sqlalchemy import select
+
+from catalog.models import Product
+from shop import page_cache
+from shop.extensions import db
+from shop.page_cache import CSRF_MARK, PageCache, RedisStore
+
+from .helpers import login, post_form
+
+pytestmark = pytest.mark.usefixtures("demo")
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+BESEK = "/products/besek-bambu-banjarnegara"
+SECONDS = 10
+_TOKEN = re.compile(rb'name="csrf_token" value="([^"]+)"')
+
+
+def redis_store() -> RedisStore:
+    """Redis under a prefix of its own, or the test is skipped."""
+    store = RedisStore(REDIS_URL, prefix=f"karya-test:{uuid.uuid4().hex}:")
+    try:
+        store.client.ping()
+    except redis.RedisError as error:
+        pytest.skip(f"no Redis at {REDIS_URL}: {error}")
+    return store
+
+
+@pytest.fixture(params=["memory", "redis"])
+def cache(request, app, monkeypatch):  # type: ignore[no-untyped-def]
+    """The cache turned on for one test: worker memory alone, or in front of Redis."""
+    cache = PageCache(redis_store() if request.param == "redis" else None)
+    monkeypatch.setitem(app.extensions, "page_cache", cache)
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", SECONDS)
+    yield cache
+    cache.clear()
+
+
+@pytest.fixture
+def clock(monkeypatch):  # type: ignore[no-untyped-def]
+    """The cache's clock, moved by hand."""
+    moment = [1000.0]
+    monkeypatch.setattr(page_cache, "now", lambda: moment[0])
+    return moment
+
+
+def besek_id() -> int:
+    return db.session.scalar(select(Product.id).where(Product.slug == BESEK.rsplit("/", 1)[1]))
+
+
+def test_caching_is_off_in_tests_unless_turned_on(app):
+    assert app.config["PAGE_CACHE_SECONDS"] == 0
+
+
+@pytest.mark.parametrize("url", ["/", "/products", "/products?q=besek&in_stock=1", BESEK])
+def test_a_hit_serves_the_same_page_without_a_query(client, cache, count_queries, url):
+    first = client.get(url)
+    assert first.status_code == 200
+    assert first.headers["X-Page-Cache"] == "miss"
+    with count_queries() as counter:
+        second = client.get(url)
+    assert counter.count == 0
+    assert second.headers["X-Page-Cache"] == "hit"
+    assert second.data == first.data  # the same visitor: the same CSRF token too
+    # Security headers are added to a hit as to any response.
+    assert second.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert second.headers["X-Frame-Options"] == "DENY"
+    assert second.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert second.headers["X-Request-ID"] != first.headers["X-Request-ID"]
+
+
+def test_head_is_served_from_the_cache(client, cache, count_queries):
+    client.get("/products")
+    with count_queries() as counter:
+        response = client.head("/products")
+    assert counter.count == 0
+    assert response.status_code == 200
+    assert response.headers["X-Page-Cache"] == "hit"
+    assert response.data == b""
+
+
+def test_each_visitor_gets_their_own_working_csrf_token_from_a_cached_page(app, cache):
+    first, second = app.test_client(), app.test_client()
+    assert first.get(BESEK).headers["X-Page-Cache"] == "miss"
+    hit = second.get(BESEK)
+    assert hit.headers["X-Page-Cache"] == "hit"
+    assert CSRF_MARK not in hit.data
+    first_token = _TOKEN.search(first.get(BESEK).data).group(1)
+    second_token = _TOKEN.search(hit.data).group(1)
+    assert first_token != second_token
+    added = second.post(
+        "/cart",
+        data={"csrf_token": second_token.decode(), "product_id": besek_id(), "quantity": 100},
+    )
+    assert added.status_code == 302
+    # The token of one visitor is refused for another: each really has their own.
+    refused = first.post(
+        "/cart",
+        data={"csrf_token": second_token.decode(), "product_id": besek_id(), "quantity": 100},
+    )
+    assert refused.status_code == 400
+
+
+def test_a_visitor_who_has_seen_a_form_still_gets_cached_pages(client, cache):
+    client.get(BESEK)  # the add-to-cart form: a session cookie with a CSRF token
+    assert client.get("/products").headers["X-Page-Cache"] == "miss"
+    assert client.get("/products?q=besek").headers["X-Page-Cache"] == "miss"
+    assert client.get("/products").headers["X-Page-Cache"] == "hit"
+
+
+def test_a_signed_in_buyer_never_gets_or_leaves_a_cached_page(client, cache, users, app):
+    visitor = app.test_client()
+    visitor.set_cookie("lang", "en")
+    client.set_cookie("lang", "en")
+    assert visitor.get("/products").headers["X-Page-Cache"] == "miss"
+    login(client, "buyer@example.id")
+    signed_in = client.get("/products")
+    assert "X-Page-Cache" not in signed_in.headers
+    assert b"Sign out" in signed_in.data
+    assert client.get(BESEK).headers.get("X-Page-Cache") is None
+    # What the buyer was shown was not stored for anyone else.
+    other = app.test_client()
+    other.set_cookie("lang", "en")
+    fresh = other.get(BESEK)
+    assert fresh.headers["X-Page-Cache"] == "miss"
+    assert b"Sign out" not in fresh.data
+    assert b"Ask for a quote" not in fresh.data
+
+
+def test_a_remembered_visitor_gets_a_page_rendered_for_them(client, cache):
+    client.get("/products")
+    client.set_cookie("remember_token", "1:whatever")
+    assert "X-Page-Cache" not in client.get("/products").headers
+
+
+def test_a_visitor_with_a_cart_gets_pages_rendered_for_them(client, cache, count_queries):
+    assert client.get("/products").headers["X-Page-Cache"] == "miss"
+    added = post_form(client, "/cart", {"product_id": besek_id(), "quantity": 100}, form_page=BESEK)
+    assert added.status_code == 302
+    with count_queries() as counter:
+        response = client.get("/products")
+    assert response.status_code == 200
+    assert "X-Page-Cache" not in response.headers
+    assert counter.count > 0
+    # The cart page and its flash message were not stored either.
+    assert "X-Page-Cache" not in client.get("/cart").headers
+
+
+def test_indonesian_and_english_are_cached_apart(client, cache):
+    assert client.get("/products").headers["X-Page-Cache"] == "miss"
+    client.set_cookie("lang", "en")
+    english = client.get("/products")
+    assert english.headers["X-Page-Cache"] == "miss"
+    assert b'<html lang="en">' in english.data
+    assert client.get("/products").headers["X-Page-Cache"] == "hit"
+    client.set_cookie("lang", "id")
+    indonesian = client.get("/products")
+    assert indonesian.headers["X-Page-Cache"] == "hit"
+    assert b'<html lang="id">' in indonesian.data
+    # An unknown language is Indonesian, as the locale selector decides.
+    client.set_cookie("lang", "xx")
+    assert client.get("/products").data == indonesian.data
+
+
+def test_the_query_string_is_part_of_the_key(client, cache):
+    client.get("/products?q=besek")
+    other = client.get("/products?q=rajut")
+    assert other.headers["X-Page-Cache"] == "miss"
+    assert b"Tas rajut" in other.data
+
+
+def test_a_page_expires_after_the_configured_seconds(client, cache, clock):
+    assert client.get("/products").headers["X-Page-Cache"] == "miss"
+    clock[0] += SECONDS - 0.5
+    assert client.get("/products").headers["X-Page-Cache"] == "hit"
+    clock[0] += 1
+    assert client.get("/products").headers["X-Page-Cache"] == "miss"
+    assert client.get("/products").headers["X-Page-Cache"] == "hit"
+
+
+def test_a_page_rendered_by_one_worker_is_served_by_the_others(client, app, monkeypatch):
+    store = redis_store()
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", SECONDS)
+    try:
+        monkeypatch.setitem(app.extensions, "page_cache", PageCache(store))
+        assert client.get("/products").headers["X-Page-Cache"] == "miss"
+        (key,) = store.client.keys(store.prefix + "*")
+        assert 0 < store.client.ttl(key) <= SECONDS  # Redis forgets it when it expires
+        other_worker = PageCache(RedisStore(REDIS_URL, prefix=store.prefix))
+        monkeypatch.setitem(app.extensions, "page_cache", other_worker)
+        assert client.get("/products").headers["X-Page-Cache"] == "hit"
+        assert other_worker.local.pages  # and keeps it until it expires
+    finally:
+        store.clear()
+
+
+def test_nothing_is_cached_when_disabled(client, app, monkeypatch, count_queries):
+    cache = PageCache()
+    monkeypatch.setitem(app.extensions, "page_cache", cache)
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", 0)
+    client.get("/products")
+    with count_queries() as counter:
+        response = client.get("/products")
+    assert counter.count > 0
+    assert "X-Page-Cache" not in response.headers
+    assert cache.local.pages == {}
+
+
+def test_a_post_is_never_answered_from_the_cache(client, cache):
+    assert client.get("/products").headers["X-Page-Cache"] == "miss"
+    posted = client.post("/products", data={"q": "besek"})
+    assert posted.status_code == 405
+    assert "X-Page-Cache" not in posted.headers
+
+
+@pytest.mark.parametrize("url", ["/products/no-such-product", "/products?page=999"])
+def test_an_error_page_is_not_cached(client, cache, count_queries, url):
+    assert client.get(url).status_code == 404
+    with count_queries() as counter:
+        again = client.get(url)
+    assert again.status_code == 404
+    assert counter.count > 0
+    assert "X-Page-Cache" not in again.headers
+
+
+def test_a_bad_request_is_not_cached(client, cache):
+    assert client.get(BESEK + "?quantity=abc").status_code == 400
+    again = client.get(BESEK + "?quantity=abc")
+    assert again.status_code == 400
+    assert "X-Page-Cache" not in again.headers
+
+
+def test_pages_outside_the_public_catalog_are_not_cached(client, cache):
+    client.get("/cart")
+    assert "X-Page-Cache" not in client.get("/cart").headers
+    client.get("/login")
+    assert "X-Page-Cache" not in client.get("/login").headers
+
+
+def test_without_redis_each_worker_keeps_its_own_pages(client, app, monkeypatch, caplog):
+    # Nothing listens on port 1: every Redis call fails at once.
+    monkeypatch.setitem(
+        app.extensions, "page_cache", PageCache(RedisStore("redis://127.0.0.1:1/0"))
+    )
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", SECONDS)
+    first = client.get("/products")
+    assert first.status_code == 200
+    assert b"Besek bambu" in first.data
+    assert first.headers["X-Page-Cache"] == "miss"
+    assert client.get("/products").headers["X-Page-Cache"] == "hit"
+    assert client.get("/products?q=besek").headers["X-Page-Cache"] == "miss"
+    # One warning, then Redis is left alone for a while instead of failing on every request.
+    warnings = [r for r in caplog.records if r.name == "shop.page_cache"]
+    assert len(warnings) == 1
+    assert "Redis unavailable" in warnings[0].getMessage()
+
+
+def test_recent_values_are_reused_for_the_configured_seconds(app, app_ctx, monkeypatch, clock):
+    monkeypatch.setitem(app.extensions, "page_cache", PageCache())
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", SECONDS)
+    calls = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert page_cache.recent("n", compute) == 1
+    clock[0] += SECONDS - 1
+    assert page_cache.recent("n", compute) == 1
+    clock[0] += 2
+    assert page_cache.recent("n", compute) == 2
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", 0)
+    assert page_cache.recent("n", compute) == 3
+    assert page_cache.recent("n", compute) == 4
