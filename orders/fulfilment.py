@@ -253,6 +253,8 @@ def cancel_order(order_id: int, reason: str, user: User) -> Order:
     reason = _reason(reason)
     with write_transaction():
         order = _locked_order(order_id)
+        if order.status is OrderStatus.CANCELLED:
+            return order  # cancelled twice (a double click, two tabs): the first one stands
         if not order_cancellable(order):
             raise FulfilmentRefused([_("Goods have left the facility: it is too late to cancel.")])
         before = audit.snapshot(order)

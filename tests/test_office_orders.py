@@ -200,9 +200,10 @@ def test_cancelling_releases_the_stock_and_shows_in_the_history(
     assert f"Cancelled · Staff Banjarnegara · {reason}" in page
     assert "returned to stock" in page
 
-    # Cancelling twice releases nothing more.
-    assert act(client, facilities, order.id, "cancel", {"reason": "lagi"}).status_code == 409
+    # Cancelling twice (a double click) releases nothing more and keeps the first reason.
+    assert act(client, facilities, order.id, "cancel", {"reason": "lagi"}).status_code == 302
     assert stock_on_hand(besek.id) == 1600
+    assert fresh(order.id).cancel_reason == reason
 
 
 def test_cancelling_one_line_releases_that_line_only(client, facilities, users, besek):
