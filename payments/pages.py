@@ -141,6 +141,7 @@ class PaymentRecord:
     paid: int
     refunded: int
     due: int
+    overpaid: int
     attempts: list[CardAttempt]
     payments: list[Payment]
     refunds: list[Refund]
@@ -155,6 +156,7 @@ def payment_record(order: Order) -> PaymentRecord:
         paid=services.paid_amount(order.id),
         refunded=services.refunded_amount(order.id),
         due=services.amount_due(order),
+        overpaid=services.overpaid_amount(order),
         attempts=list(
             db.session.scalars(select(CardAttempt).filter_by(**by_order).order_by(CardAttempt.id))
         ),

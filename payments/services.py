@@ -66,6 +66,15 @@ def amount_due(order: Order) -> int:
     return max(0, order.total - paid_amount(order.id))
 
 
+def overpaid_amount(order: Order) -> int:
+    """Money received beyond the total and not yet returned: a card payment that lands after a
+    transfer already paid the order, or a line cancelled after payment. It is owed back to the
+    buyer; a cancelled order's money is returned through refunds of its lines instead."""
+    if order.status is OrderStatus.CANCELLED:
+        return 0
+    return max(0, paid_amount(order.id) - refunded_amount(order.id) - order.total)
+
+
 def payable(order: Order) -> bool:
     """An order can be paid once its total is known and while it is not cancelled or paid."""
     return (

@@ -175,6 +175,24 @@ def test_two_confirmations_pay_the_order_exactly_at_the_second(signed_in, facili
     assert f'/orders/{besek_order.reference}/pay"' not in order_page  # no "Pay" button now
 
 
+def test_money_beyond_the_total_is_shown_as_owed_back(signed_in, facilities, besek_order):
+    # A card payment that lands after a transfer paid the order in full (the soak's race).
+    from shop.database import write_transaction
+
+    finance = signed_in("finance_banjarnegara")
+    assert confirm(finance, facilities, besek_order, 200_000, "BRI-0001").status_code == 302
+    page = text_of(finance.get(office_url(facilities, besek_order)))
+    assert "Paid too much" not in page
+    with write_transaction():
+        order = services.locked_order(besek_order.id)
+        services.record_payment(order, PaymentMethod.CARD, 200_000, date.today(), "pi_late")
+    assert services.overpaid_amount(db.session.get(Order, besek_order.id)) == 200_000
+    expected = "IDR 200,000 more than the total was received: the facility returns it to the buyer."
+    assert expected in text_of(finance.get(office_url(facilities, besek_order)))
+    buyer = signed_in("buyer")
+    assert expected in text_of(buyer.get(f"/orders/{besek_order.reference}/payments"))
+
+
 def test_staff_of_magetan_get_404_for_the_banjarnegara_order_and_record_nothing(
     signed_in, facilities, besek_order
 ):
