@@ -27,8 +27,9 @@ FIELDS = {
 
 
 @pytest.fixture(autouse=True)
-def _json_log():
-    """Whatever app a test before made last, these tests read JSON lines."""
+def _json_log(app):
+    """Whatever app a test before made last, these tests read JSON lines (`app`: the limiter is
+    set up before it is reset)."""
     request_log.configure_logging("json")
     limiter.reset()
 
@@ -113,7 +114,11 @@ def test_each_request_gets_its_own_id(client):
 @pytest.fixture
 def failing_app(database_url):
     """An app as in production (no TESTING): a view that fails gets the 500 page."""
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": False})
+    # Not RATELIMIT_ENABLED=False: the limiter is one object, and that would switch it off for the
+    # test app too.
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_STORAGE_URI": "memory://"}
+    )
 
     @app.get("/boom")
     def boom():  # type: ignore[no-untyped-def]
