@@ -33,14 +33,13 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
 
 from bench import seed_scale
+from bench.databases import POSTGRES_SERVER, throwaway_database
 from catalog.models import Facility, Product
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 HOST = "127.0.0.1"
 START_TIMEOUT = 180.0  # workers import the app in parallel: over a minute on a busy 2-core machine
 STOP_TIMEOUT = 30.0  # gunicorn's graceful_timeout is 20 s
@@ -72,16 +71,8 @@ def fresh_database(kind: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="karya-bench-") as folder:
             yield f"sqlite:///{folder}/bench.db"
         return
-    name = f"karya_bench_{secrets.token_hex(4)}"
-    admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_database(POSTGRES_SERVER, prefix="karya_bench") as url:
+        yield url
 
 
 def ensure_wrk() -> str:

@@ -22,7 +22,6 @@ import os
 import queue
 import random
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,10 +42,10 @@ from urllib.parse import parse_qs
 import flask_migrate
 from flask import Flask
 from flask_babel import force_locale
-from sqlalchemy import and_, create_engine, distinct, exists, func, or_, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import and_, distinct, exists, func, or_, select
 from werkzeug.security import generate_password_hash
 
+from bench.databases import POSTGRES_SERVER, throwaway_database
 from catalog import demo
 from catalog.models import Batch, BatchParticipation, BatchStatus, Facility, Product, Wbp
 from finance import checks
@@ -79,7 +78,6 @@ from shop.accounts.models import BuyerProfile, Role, RoleGrant, User
 from shop.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 HOST = "127.0.0.1"
 WEBHOOK_SECRET = "whsec_soak_karya_binaan"  # noqa: S105 (a throw-away database's, signed here)
 PASSWORD = "soak-kata-sandi-1"  # noqa: S105 (of the throw-away accounts)
@@ -171,22 +169,11 @@ def app_config(database_url: str, stripe_url: str = "") -> dict[str, Any]:
     }
 
 
-@contextmanager
-def fresh_database(keep: bool = False, server: str = POSTGRES_SERVER) -> Iterator[str]:
+def fresh_database(
+    keep: bool = False, server: str = POSTGRES_SERVER
+) -> AbstractContextManager[str]:
     """A new empty PostgreSQL database, dropped afterwards whatever happens unless `keep`."""
-    name = f"karya_soak_{secrets.token_hex(4)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        if keep:
-            print(f"kept database {name}", flush=True)
-        else:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    return throwaway_database(server, prefix="karya_soak", keep=keep)
 
 
 # Seeding

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from bench.databases import throwaway_database
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -33,16 +33,6 @@ def postgres_server() -> tuple[str | None, str]:
     return url, ""
 
 
-@contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
+def fresh_postgres_database(server_url: str) -> AbstractContextManager[str]:
     """Creates a uniquely named database, yields its URL, and drops it afterwards."""
-    name = f"karya_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    return throwaway_database(server_url, prefix="karya_test")
