@@ -745,3 +745,22 @@ def test_wbp_names_never_reach_the_storefront_after_a_batch_is_recorded(client, 
             for name, number in names:
                 assert name not in html, (page, name)
                 assert number not in html, (page, number)
+
+
+def test_staff_lock_batches_as_checkout_does_so_payments_are_not_blocked(
+    app_ctx, facilities, count_queries
+):
+    # FOR UPDATE would also block the KEY SHARE lock that a payment's ledger entries take on the
+    # batch they name (a deadlock the soak found between checkout and payments).
+    from catalog.models import ContributionBasis, Facility, Product
+    from catalog.services import production
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks exist on PostgreSQL only")
+    facility = db.session.get(Facility, facilities["banjarnegara"])
+    product = db.session.scalar(select(Product).where(Product.facility_id == facility.id))
+    batch = production.plan_batch(facility.id, product, "LOCK-1", ContributionBasis.PIECES)
+    with count_queries() as counter:
+        production.start_batch(batch, facility)
+    locks = [s for s in counter.statements if "FOR " in s and "UPDATE" in s]
+    assert locks and all("FOR NO KEY UPDATE" in s for s in locks), locks

@@ -68,9 +68,11 @@ def _lock(obj: Wbp | Batch) -> None:
     """Re-reads the row under a lock (PostgreSQL): its status cannot move until we commit.
 
     Two staff members releasing and transferring the same WBP, or an order allocating from a batch
-    being reopened, then wait for each other instead of both passing the check.
+    being reopened, then wait for each other instead of both passing the check. FOR NO KEY UPDATE,
+    as checkout locks batches: a plain FOR UPDATE would also block a payment's ledger entries,
+    whose foreign keys name the batch or WBP, and deadlock with it.
     """
-    db.session.refresh(obj, with_for_update=True)
+    db.session.refresh(obj, with_for_update={"key_share": True})
 
 
 # The WBP register
@@ -318,7 +320,7 @@ def import_participants(facility: Facility, lines: list[csv_import.Line]) -> csv
         select(Batch)
         .where(Batch.id.in_(touched))
         .order_by(Batch.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
     for batch in locked:
