@@ -636,7 +636,7 @@ class Soaker:
             if response.status_code != 200:
                 raise SoakFailure(f"the card page answered {response.status_code}")
             with self.context():
-                intent_id, amount = db.session.execute(
+                pending = db.session.execute(
                     select(CardAttempt.intent_id, CardAttempt.amount)
                     .where(
                         CardAttempt.order_id == row.id,
@@ -645,7 +645,12 @@ class Soaker:
                     )
                     .order_by(CardAttempt.id.desc())
                     .limit(1)
-                ).one()
+                ).first()
+            if pending is None:
+                # Another thread paid the same attempt between the card page and this read (the
+                # card page reuses a pending attempt): the app did right; nothing left to pay.
+                return "card attempt paid meanwhile by another thread"
+            intent_id, amount = pending
         intent = {
             "id": intent_id,
             "object": "payment_intent",
