@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -35,17 +35,16 @@ class Line:
     memo: str = ""
 
 
-# First key of the advisory lock taken while a facility's accounts are created (the second key is
-# the facility id): any constant that no other advisory lock of the app uses.
-ACCOUNT_LOCK = 0x4B42_4C41
-
-
 class Unbalanced(ValueError):
     """A posting whose entries do not add up to zero: a programming error, never written."""
 
 
 def account_id(kind: AccountKind, facility_id: int, wbp_id: int | None = None) -> int:
-    """The account's id, created on first use (concurrent creators both get the one row)."""
+    """The account's id, created on first use (concurrent creators both get the one row).
+
+    A second creator's insert waits for the first to commit and then does nothing: the unique
+    constraint covers WBP accounts, and a partial unique index the facility's own (NULL wbp_id).
+    """
     where = (
         LedgerAccount.kind == kind,
         LedgerAccount.facility_id == facility_id,
@@ -54,13 +53,6 @@ def account_id(kind: AccountKind, facility_id: int, wbp_id: int | None = None) -
     found = db.session.scalar(select(LedgerAccount.id).where(*where))
     if found is not None:
         return found
-    if db.engine.dialect.name == "postgresql":
-        # The unique constraint does not stop two creators of a facility's own account: its
-        # wbp_id is NULL, and NULLs are distinct. So they queue on a lock until commit instead.
-        db.session.execute(select(func.pg_advisory_xact_lock(ACCOUNT_LOCK, facility_id)))
-        found = db.session.scalar(select(LedgerAccount.id).where(*where))
-        if found is not None:
-            return found
     insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     db.session.execute(
         insert(LedgerAccount)
