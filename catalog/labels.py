@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from flask import Flask, request, url_for
-from flask_babel import lazy_gettext as _l
+
+from shop.i18n import lazy_gettext as _l
 
 from .models import BatchStatus, Category, Unit
 

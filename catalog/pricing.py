@@ -30,6 +30,11 @@ def unit_price(quantity: int, base_price: int, tiers: Iterable[Tier]) -> int:
     return base_price if tier is None else tier.unit_price
 
 
+def lowest_price(base_price: int, tier_prices: Iterable[int]) -> int:
+    """The "from" price a card shows: the cheapest a unit can be at any quantity."""
+    return min([base_price, *tier_prices])
+
+
 def tier_table(base_price: int, tiers: Sequence[Tier], min_order_qty: int) -> list[tuple[int, int]]:
     """Rows of (from quantity, unit price) as a buyer reads them, starting at the MOQ."""
     rows = [(min_order_qty, unit_price(min_order_qty, base_price, tiers))]

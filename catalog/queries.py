@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, and_, distinct, exists, func, select
+from sqlalchemy import Select, Subquery, and_, distinct, exists, func, select
 from sqlalchemy.orm import contains_eager, selectinload, undefer
 
 from shop.extensions import db
@@ -16,14 +16,16 @@ from .models import (
     BatchStatus,
     Category,
     Facility,
+    PriceTier,
     Product,
     ProductPhoto,
     Programme,
+    Unit,
     Wbp,
     WbpStatus,
     search_words,
 )
-from .pricing import Tier
+from .pricing import Tier, lowest_price
 
 MAX_SEARCH_WORDS = 8
 
@@ -46,7 +48,21 @@ class ProductCard:
 
     @property
     def lowest_price(self) -> int:
-        return min([self.product.base_price, *(t.unit_price for t in self.tiers)])
+        return lowest_price(self.product.base_price, [t.unit_price for t in self.tiers])
+
+
+@dataclass(frozen=True)
+class ProductSummary:
+    """What a product's card on a storefront page shows: plain values, no ORM object."""
+
+    slug: str
+    name: str
+    unit: Unit
+    facility_name: str
+    province: str
+    lowest_price: int
+    on_hand: int
+    photo_id: int | None
 
 
 def on_hand_expression():  # type: ignore[no-untyped-def]
@@ -100,22 +116,33 @@ def _tiers(product: Product) -> list[Tier]:
 
 
 def list_products(filters: ProductFilters, page: int, size: int) -> Page[ProductCard]:
-    """One count query, one query for the page's rows, one for their tiers."""
-    count = select(func.count(Product.id))
-    if filters.province:
-        count = count.join(Product.facility)
-    total = db.session.scalar(_filtered(count, filters)) or 0
+    """Whole products, for the API: one count query, one for the page's rows, one for tiers."""
+    total = _count(filters)
     check_in_range(page, size, total)
     return Page(_cards(filters, size, (page - 1) * size), page, size, total)
 
 
-def featured_products(size: int) -> list[ProductCard]:
+def list_summaries(filters: ProductFilters, page: int, size: int) -> Page[ProductSummary]:
+    """The storefront's cards: one count query and one for the page's rows."""
+    total = _count(filters)
+    check_in_range(page, size, total)
+    return Page(_summaries(filters, size, (page - 1) * size), page, size, total)
+
+
+def featured_products(size: int) -> list[ProductSummary]:
     """The first in-stock products, for the home page: no count, which it never shows."""
-    return _cards(ProductFilters(in_stock=True), size, 0)
+    return _summaries(ProductFilters(in_stock=True), size, 0)
 
 
-def _cards(filters: ProductFilters, limit: int, offset: int) -> list[ProductCard]:
-    """The page's ids first, then stock, photo and joins for those rows only.
+def _count(filters: ProductFilters) -> int:
+    count = select(func.count(Product.id))
+    if filters.province:
+        count = count.join(Product.facility)
+    return db.session.scalar(_filtered(count, filters)) or 0
+
+
+def _page_ids(filters: ProductFilters, limit: int, offset: int) -> Subquery:
+    """The page's ids first; stock, photo and joins then run for those rows only.
 
     Stock and photo are correlated subqueries: in one query with the OFFSET PostgreSQL would run
     them for every row it skips as well (page 50 ran them 1,200 times).
@@ -123,13 +150,17 @@ def _cards(filters: ProductFilters, limit: int, offset: int) -> list[ProductCard
     ids = select(Product.id)
     if filters.province:
         ids = ids.join(Product.facility)
-    page_ids = (
+    return (
         _filtered(ids, filters)
         .order_by(Product.name, Product.id)
         .limit(limit)
         .offset(offset)
         .subquery()
     )
+
+
+def _cards(filters: ProductFilters, limit: int, offset: int) -> list[ProductCard]:
+    page_ids = _page_ids(filters, limit, offset)
     stmt = (
         select(Product, on_hand_expression(), _first_photo_expression())
         .join(page_ids, page_ids.c.id == Product.id)
@@ -144,6 +175,48 @@ def _cards(filters: ProductFilters, limit: int, offset: int) -> list[ProductCard
     )
     rows = db.session.execute(stmt).all()
     return [ProductCard(p, int(on_hand), photo_id, _tiers(p)) for p, on_hand, photo_id in rows]
+
+
+def _summaries(filters: ProductFilters, limit: int, offset: int) -> list[ProductSummary]:
+    # Columns rather than entities: building ORM objects was most of a listing's query cost.
+    page_ids = _page_ids(filters, limit, offset)
+    cheapest_tier = (
+        select(func.min(PriceTier.unit_price))
+        .where(PriceTier.product_id == Product.id)
+        .correlate(Product)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            Product.slug,
+            Product.name,
+            Product.unit,
+            Facility.name,
+            Facility.province,
+            Product.base_price,
+            cheapest_tier,
+            on_hand_expression(),
+            _first_photo_expression(),
+        )
+        .join(page_ids, page_ids.c.id == Product.id)
+        .join(Product.facility)
+        .order_by(Product.name, Product.id)
+    )
+    return [
+        ProductSummary(
+            slug=slug,
+            name=name,
+            unit=unit,
+            facility_name=facility_name,
+            province=province,
+            lowest_price=lowest_price(base_price, [] if tier is None else [tier]),
+            on_hand=int(on_hand),
+            photo_id=photo_id,
+        )
+        for (slug, name, unit, facility_name, province, base_price, tier, on_hand, photo_id) in (
+            db.session.execute(stmt)
+        )
+    ]
 
 
 @dataclass(frozen=True)

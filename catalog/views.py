@@ -56,7 +56,8 @@ def facility(slug: str) -> str:
         abort(404)
     page = params.page_number(request.args)
     try:
-        products = queries.list_products(queries.ProductFilters(facility=found), page, _page_size())
+        filters = queries.ProductFilters(facility=found)
+        products = queries.list_summaries(filters, page, _page_size())
     except PageOutOfRange:
         abort(404)
     return render_template(
@@ -96,7 +97,7 @@ def products() -> str:
     filters = _product_filters(request.args)
     page = params.page_number(request.args)
     try:
-        listing = queries.list_products(filters, page, _page_size())
+        listing = queries.list_summaries(filters, page, _page_size())
     except PageOutOfRange:
         abort(404)
     return render_template(

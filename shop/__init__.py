@@ -47,6 +47,7 @@ def _init_extensions(app: Flask) -> None:
     from . import database
     from .accounts import auth
     from .extensions import babel, csrf, db, limiter, login_manager, migrate
+    from .i18n import register as register_translations
     from .i18n import select_locale
 
     db.init_app(app)
@@ -55,6 +56,7 @@ def _init_extensions(app: Flask) -> None:
     database.register(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     babel.init_app(app, locale_selector=select_locale)
+    register_translations(app)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)

@@ -65,3 +65,26 @@ def test_rupiah_reads_the_indonesian_way(app_ctx):
         assert rupiah(125) == "Rp 125"
     with app_ctx.test_request_context(), force_locale("en"):
         assert rupiah(1_500_000) == "IDR 1,500,000"
+
+
+def test_a_forced_language_is_obeyed_inside_a_request_and_undone_after(app_ctx):
+    # Templates and labels keep the request's catalogue in Flask-Babel's slot; forcing a
+    # language (as quote documents do) must still switch it, and leaving must switch it back.
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    from catalog.labels import unit_label
+    from catalog.models import Unit
+
+    def words() -> tuple[str, str, str]:
+        return (
+            render_template_string('{{ _("Products") }}'),
+            unit_label(Unit.PCS),
+            rupiah(1_500_000),
+        )
+
+    with app_ctx.test_request_context(headers={"Cookie": "lang=en"}):
+        assert words() == ("Products", "pcs", "IDR 1,500,000")
+        with force_locale("id"):
+            assert words() == ("Produk", "buah", "Rp 1.500.000")
+        assert words() == ("Products", "pcs", "IDR 1,500,000")

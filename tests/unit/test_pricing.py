@@ -1,4 +1,4 @@
-from catalog.pricing import Tier, lead_time_days, tier_table, unit_price
+from catalog.pricing import Tier, lead_time_days, lowest_price, tier_table, unit_price
 
 BESEK_TIERS = [Tier(5000, 115), Tier(10000, 110)]
 
@@ -36,3 +36,10 @@ def test_no_shortfall_needs_no_time():
 
 def test_nobody_to_make_it_means_no_estimate():
     assert lead_time_days(10, 10, 0) is None
+
+
+def test_lowest_price_is_the_cheapest_tier_or_the_base_price():
+    assert lowest_price(125, [115, 110]) == 110
+    assert lowest_price(125, []) == 125
+    # A tier dearer than the base price (a data-entry slip) never raises the "from" price.
+    assert lowest_price(125, [130]) == 125
