@@ -234,16 +234,21 @@ def product_detail(slug: str) -> ProductDetail | None:
         select(Product, on_hand_expression())
         .join(Product.facility)
         .join(Product.programme)
-        .options(
-            contains_eager(Product.facility),
-            contains_eager(Product.programme),
-            selectinload(Product.tiers),
-        )
+        .options(contains_eager(Product.facility), contains_eager(Product.programme))
         .where(Product.slug == slug, Product.active.is_(True))
     ).first()
     if row is None:
         return None
     product, on_hand = row
+    # Plain rows: selectinload's machinery cost more app CPU than the rest of the page's queries.
+    tiers = [
+        Tier(min_quantity, unit_price)
+        for min_quantity, unit_price in db.session.execute(
+            select(PriceTier.min_quantity, PriceTier.unit_price)
+            .where(PriceTier.product_id == product.id)
+            .order_by(PriceTier.min_quantity)
+        )
+    ]
     photo_ids = list(
         db.session.scalars(
             select(ProductPhoto.id)
@@ -260,7 +265,7 @@ def product_detail(slug: str) -> ProductDetail | None:
     # Both counts in one round trip.
     counts = select(makers, _active_makers(product.programme_id).scalar_subquery())
     made_by, can_make = db.session.execute(counts).one()
-    card = ProductCard(product, int(on_hand), photo_ids[0] if photo_ids else None, _tiers(product))
+    card = ProductCard(product, int(on_hand), photo_ids[0] if photo_ids else None, tiers)
     return ProductDetail(card, photo_ids, made_by or 0, can_make or 0)
 
 
