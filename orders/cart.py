@@ -14,6 +14,7 @@ from sqlalchemy.orm import contains_eager, selectinload
 from catalog.models import Facility, Product
 from catalog.pricing import Tier, applied_tier, lead_time_days
 from catalog.queries import active_makers, on_hand_expression
+from shop.database import insert
 from shop.extensions import db
 
 from .models import CartLine
@@ -66,15 +67,16 @@ class DatabaseCart:
         return {product_id: quantity for product_id, quantity in rows}
 
     def put(self, product_id: int, quantity: int) -> None:
-        line = db.session.scalar(
-            select(CartLine).where(
-                CartLine.user_id == self.user_id, CartLine.product_id == product_id
+        # One statement; two requests adding the same product at once cannot collide on the
+        # unique (user, product).
+        db.session.execute(
+            insert(CartLine)
+            .values(user_id=self.user_id, product_id=product_id, quantity=quantity)
+            .on_conflict_do_update(
+                index_elements=[CartLine.user_id, CartLine.product_id],
+                set_={"quantity": quantity},
             )
         )
-        if line is None:
-            db.session.add(CartLine(user_id=self.user_id, product_id=product_id, quantity=quantity))
-        else:
-            line.quantity = quantity
         db.session.commit()
 
     def remove(self, product_id: int) -> None:
@@ -165,6 +167,16 @@ def price_line(product: Product, quantity: int, on_hand: int, makers: int) -> Pr
         made_to_order_days=lead_time_days(
             shortfall, product.programme.pieces_per_wbp_per_day, makers
         ),
+    )
+
+
+def on_sale(product_id: int) -> bool:
+    """Whether the product can go in a cart: the lines `price_cart` keeps, without pricing."""
+    return (
+        db.session.scalar(
+            select(Product.id).where(Product.id == product_id, Product.active.is_(True))
+        )
+        is not None
     )
 
 
