@@ -9,7 +9,7 @@ from typing import Protocol
 from flask import Flask, session
 from flask_login import current_user, user_logged_in
 from sqlalchemy import delete, select
-from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from catalog.models import Facility, Product
 from catalog.pricing import Tier, applied_tier, lead_time_days
@@ -187,18 +187,22 @@ def price_cart(items: dict[int, int]) -> list[FacilityCart]:
     """
     if not items:
         return []
-    rows = db.session.execute(
-        select(Product, on_hand_expression())
-        .join(Product.facility)
-        .join(Product.programme)
-        .options(
-            contains_eager(Product.facility),
-            contains_eager(Product.programme),
-            selectinload(Product.tiers),
+    rows = (
+        db.session.execute(
+            select(Product, on_hand_expression())
+            .join(Product.facility)
+            .join(Product.programme)
+            .options(
+                contains_eager(Product.facility),
+                contains_eager(Product.programme),
+                joinedload(Product.tiers),  # a few rows each: one statement instead of two
+            )
+            .where(Product.id.in_(items), Product.active.is_(True))
+            .order_by(Product.facility_id, Product.name)
         )
-        .where(Product.id.in_(items), Product.active.is_(True))
-        .order_by(Product.facility_id, Product.name)
-    ).all()
+        .unique()
+        .all()
+    )
     makers: dict[int, int] = {}
     groups: dict[int, FacilityCart] = {}
     for product, on_hand in rows:

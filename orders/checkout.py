@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from catalog.labels import unit_label
 from catalog.models import Batch, BatchStatus, Product
@@ -184,12 +184,12 @@ def place_orders(buyer: User, request: CheckoutRequest) -> list[Order]:
             for p in db.session.scalars(
                 select(Product)
                 .options(
-                    selectinload(Product.tiers),
+                    joinedload(Product.tiers),
                     joinedload(Product.programme),
                     joinedload(Product.facility),  # named in the buyer's email
                 )
                 .where(Product.id.in_(product_ids), Product.active.is_(True))
-            )
+            ).unique()
         }
         if missing := [pid for pid in product_ids if pid not in products]:
             raise CheckoutRefused([_("Product %(id)s is not on sale.", id=pid) for pid in missing])

@@ -112,9 +112,9 @@ def test_a_signed_in_buyer_ordering_runs_few_statements(client, users, count_que
     cart = {"csrf_token": token, "product_id": product_id, "quantity": 1600}
     count, _response = statements("POST", "/cart", 302, data=cart)
     assert count <= 4
-    # the user, the cart, products with tiers and makers, the buyer's address
+    # the user, the cart, products with their tiers, makers, the buyer's address
     count, page = statements("GET", "/checkout", 200)
-    assert count <= 6
+    assert count <= 5
     key = re.search(r'name="checkout_key" type="hidden" value="([^"]+)"', page.text).group(1)
     checkout = {
         "csrf_token": token,
@@ -126,9 +126,9 @@ def test_a_signed_in_buyer_ordering_runs_few_statements(client, users, count_que
     }
     count, placed = statements("POST", "/checkout", 302, data=checkout)
     assert db.session.scalar(select(func.count(Order.id))) == 1
-    # the user, the cart, the key checked twice, products, tiers, batches locked, makers, the
-    # order's rows, the year's first invoice number, the email, the cart emptied
-    assert count <= 20
+    # the user, the cart, the key checked twice, products with their tiers, batches locked,
+    # makers, the order's rows, the year's first invoice number, the email, the cart emptied
+    assert count <= 19
     # the user, the orders with their facilities
     count, _page = statements("GET", placed.headers["Location"], 200)
     assert count <= 2
