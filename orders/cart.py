@@ -9,11 +9,12 @@ from typing import Protocol
 from flask import Flask, session
 from flask_login import current_user, user_logged_in
 from sqlalchemy import delete, select
-from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from catalog.models import Facility, Product
 from catalog.pricing import Tier, applied_tier, lead_time_days
 from catalog.queries import active_makers, on_hand_expression
+from shop.database import insert
 from shop.extensions import db
 
 from .models import CartLine
@@ -66,15 +67,16 @@ class DatabaseCart:
         return {product_id: quantity for product_id, quantity in rows}
 
     def put(self, product_id: int, quantity: int) -> None:
-        line = db.session.scalar(
-            select(CartLine).where(
-                CartLine.user_id == self.user_id, CartLine.product_id == product_id
+        # One statement; two requests adding the same product at once cannot collide on the
+        # unique (user, product).
+        db.session.execute(
+            insert(CartLine)
+            .values(user_id=self.user_id, product_id=product_id, quantity=quantity)
+            .on_conflict_do_update(
+                index_elements=[CartLine.user_id, CartLine.product_id],
+                set_={"quantity": quantity},
             )
         )
-        if line is None:
-            db.session.add(CartLine(user_id=self.user_id, product_id=product_id, quantity=quantity))
-        else:
-            line.quantity = quantity
         db.session.commit()
 
     def remove(self, product_id: int) -> None:
@@ -168,6 +170,16 @@ def price_line(product: Product, quantity: int, on_hand: int, makers: int) -> Pr
     )
 
 
+def on_sale(product_id: int) -> bool:
+    """Whether the product can go in a cart: the lines `price_cart` keeps, without pricing."""
+    return (
+        db.session.scalar(
+            select(Product.id).where(Product.id == product_id, Product.active.is_(True))
+        )
+        is not None
+    )
+
+
 def price_cart(items: dict[int, int]) -> list[FacilityCart]:
     """The cart split by facility, each line priced from the product's tiers as stored now.
 
@@ -175,18 +187,22 @@ def price_cart(items: dict[int, int]) -> list[FacilityCart]:
     """
     if not items:
         return []
-    rows = db.session.execute(
-        select(Product, on_hand_expression())
-        .join(Product.facility)
-        .join(Product.programme)
-        .options(
-            contains_eager(Product.facility),
-            contains_eager(Product.programme),
-            selectinload(Product.tiers),
+    rows = (
+        db.session.execute(
+            select(Product, on_hand_expression())
+            .join(Product.facility)
+            .join(Product.programme)
+            .options(
+                contains_eager(Product.facility),
+                contains_eager(Product.programme),
+                joinedload(Product.tiers),  # a few rows each: one statement instead of two
+            )
+            .where(Product.id.in_(items), Product.active.is_(True))
+            .order_by(Product.facility_id, Product.name)
         )
-        .where(Product.id.in_(items), Product.active.is_(True))
-        .order_by(Product.facility_id, Product.name)
-    ).all()
+        .unique()
+        .all()
+    )
     makers: dict[int, int] = {}
     groups: dict[int, FacilityCart] = {}
     for product, on_hand in rows:

@@ -9,16 +9,14 @@ from datetime import UTC, date, datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from catalog.labels import unit_label
 from catalog.models import Batch, BatchStatus, Product
 from catalog.queries import active_makers
 from shop import mail
 from shop.accounts.models import User
-from shop.database import write_transaction
+from shop.database import insert, write_transaction
 from shop.extensions import db
 from shop.formatting import number
 
@@ -146,7 +144,6 @@ def _next_invoice_number(facility_id: int, year: int) -> tuple[int, str]:
     if counter is None:
         # The year's first orders of a facility, placed at once, would both create the counter:
         # the row is made once, and the second checkout waits for it and takes the next number.
-        insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
         db.session.execute(
             insert(InvoiceCounter)
             .values(facility_id=facility_id, year=year, last_number=0)
@@ -173,43 +170,53 @@ def place_orders(buyer: User, request: CheckoutRequest) -> list[Order]:
     The same checkout key a second time returns the orders the first call placed, even when the
     cart was emptied meanwhile by that first call (the same form sent twice at once).
     """
-    if existing := _existing(buyer.id, request.checkout_key):
+    # Read before the transaction's first commit expires the user: after it they would load it.
+    buyer_id, buyer_email = buyer.id, buyer.email
+    if existing := _existing(buyer_id, request.checkout_key):
         return existing
     check_request(request)
     with write_transaction():
-        if existing := _existing(buyer.id, request.checkout_key):
+        if existing := _existing(buyer_id, request.checkout_key):
             return existing
         product_ids = sorted(request.items)
         products = {
             p.id: p
             for p in db.session.scalars(
                 select(Product)
-                .options(selectinload(Product.tiers), selectinload(Product.programme))
+                .options(
+                    joinedload(Product.tiers),
+                    joinedload(Product.programme),
+                    joinedload(Product.facility),  # named in the buyer's email
+                )
                 .where(Product.id.in_(product_ids), Product.active.is_(True))
-            )
+            ).unique()
         }
         if missing := [pid for pid in product_ids if pid not in products]:
             raise CheckoutRefused([_("Product %(id)s is not on sale.", id=pid) for pid in missing])
         batches = locked_batches(product_ids)
+        makers: dict[int, int] = {}
         priced: list[tuple[PricedLine, list[Batch]]] = []
         for pid in product_ids:
             product = products[pid]
+            if product.programme_id not in makers:
+                makers[product.programme_id] = active_makers(product.programme_id)
             on_hand = sum(b.on_hand for b in batches[pid])
-            line = price_line(
-                product, request.items[pid], on_hand, active_makers(product.programme_id)
-            )
+            line = price_line(product, request.items[pid], on_hand, makers[product.programme_id])
             priced.append((line, batches[pid]))
         if problems := [quantity_message(line) for line, _b in priced if line.problem]:
             raise CheckoutRefused(problems)
         short = [line for line, _b in priced if line.made_to_order]
         if short and not request.accept_made_to_order:
             raise OutOfStock(short)
-        orders = write_orders(buyer, request, priced)
+        orders = write_orders(buyer_id, buyer_email, request, priced)
     return orders
 
 
 def write_orders(
-    buyer: User, request: CheckoutRequest, priced: list[tuple[PricedLine, list[Batch]]]
+    buyer_id: int,
+    buyer_email: str,
+    request: CheckoutRequest,
+    priced: list[tuple[PricedLine, list[Batch]]],
 ) -> list[Order]:
     """Writes one order per facility for lines already checked, each with its batches.
 
@@ -225,7 +232,7 @@ def write_orders(
             order = Order(
                 reference=f"KB-{secrets.token_hex(4).upper()}",
                 checkout_key=request.checkout_key,
-                buyer_id=buyer.id,
+                buyer_id=buyer_id,
                 facility_id=facility_id,
                 status=OrderStatus.PLACED,
                 delivery_method=request.delivery_method,
@@ -237,7 +244,7 @@ def write_orders(
                 subtotal=0,
                 note=request.note.strip(),
             )
-            order.events.append(OrderEvent(status=OrderStatus.PLACED, user_id=buyer.id))
+            order.events.append(OrderEvent(status=OrderStatus.PLACED, user_id=buyer_id))
             orders[facility_id] = order
             db.session.add(order)
         plan = allocate(
@@ -273,7 +280,7 @@ def write_orders(
             )
         )
         mail.queue(
-            buyer.email,
+            buyer_email,
             _("Order %(reference)s placed", reference=order.reference),
             _(
                 "Thank you. Your order %(reference)s with %(facility)s is placed; "

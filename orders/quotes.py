@@ -240,7 +240,7 @@ def accept_quote(quote_id: int, buyer: User, acceptance: Acceptance) -> Order:
         check_request(checkout)
         batches = locked_batches([quote.product_id])[quote.product_id]
         line = quoted_line(quote, sum(b.on_hand for b in batches))
-        [order] = write_orders(buyer, checkout, [(line, batches)])
+        [order] = write_orders(buyer.id, buyer.email, checkout, [(line, batches)])
         before = audit.snapshot(quote)
         quote.status = QuoteStatus.ACCEPTED
         quote.order_id = order.id

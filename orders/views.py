@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
 from shop import params
@@ -40,9 +41,10 @@ def cart_put() -> Response:
     if not form.validate():
         abort(400, description=str(QUANTITY_MESSAGE))
     cart = carts.current_cart()
-    if form.product_id.data not in cart.items() and len(cart.items()) >= carts.MAX_LINES:
+    items = cart.items()
+    if form.product_id.data not in items and len(items) >= carts.MAX_LINES:
         abort(400, description=_("A cart can hold at most %(n)s products.", n=carts.MAX_LINES))
-    if not carts.price_cart({form.product_id.data: 1}):
+    if not carts.on_sale(form.product_id.data):
         abort(404)
     cart.put(form.product_id.data, form.quantity.data)
     flash(_("Your cart is updated."), "info")
@@ -62,40 +64,41 @@ def cart_remove() -> Response:
 @roles_required(Role.BUYER)
 def checkout() -> str | Response | tuple[str, int]:
     cart = carts.current_cart()
-    groups = carts.price_cart(cart.items())
-    if not groups:
-        flash(_("Your cart is empty."), "info")
-        return redirect(url_for("orders.cart"))
+    items = cart.items()
     form = CheckoutForm()
     if request.method == "GET":
+        groups = carts.price_cart(items)
+        if not groups:
+            return _cart_is_empty()
         form.checkout_key.data = uuid.uuid4().hex
         if current_user.buyer_profile:
             form.delivery_address.data = current_user.buyer_profile.address
         return render_template("orders/checkout.html", form=form, groups=groups)
+    # Placing the orders prices the cart itself, under the locks: the cart is priced here only
+    # when the page is shown again.
+    if not items:
+        return _cart_is_empty()
     if not form.validate():
-        return render_template("orders/checkout.html", form=form, groups=groups), 422
+        return _checkout_again(form, items, 422)
+    key = form.checkout_key.data or ""
     try:
-        orders = place_orders(
+        place_orders(
             current_user,
             CheckoutRequest(
-                items=cart.items(),
+                items=items,
                 delivery_method=DeliveryMethod(form.delivery_method.data),
                 delivery_address=form.delivery_address.data or "",
                 payment_method=PaymentMethod(form.payment_method.data),
-                checkout_key=form.checkout_key.data or "",
+                checkout_key=key,
                 accept_made_to_order=bool(form.accept_made_to_order.data),
                 note=form.note.data or "",
             ),
         )
     except CheckoutRefused as refused:
-        for message in refused.messages:
-            flash(message, "error")
-        groups = carts.price_cart(cart.items())
         status = 409 if isinstance(refused, OutOfStock) else 422
-        return render_template("orders/checkout.html", form=form, groups=groups), status
+        return _checkout_again(form, items, status, refused.messages)
     except IntegrityError:
         # The same form sent twice at once: the other request placed the orders first.
-        key = form.checkout_key.data or ""
         placed_first = db.session.scalar(
             select(Order.id).where(Order.buyer_id == current_user.id, Order.checkout_key == key)
         )
@@ -103,7 +106,25 @@ def checkout() -> str | Response | tuple[str, int]:
             raise
         return redirect(url_for("orders.placed", key=key))
     cart.clear()
-    return redirect(url_for("orders.placed", key=orders[0].checkout_key))
+    return redirect(url_for("orders.placed", key=key))
+
+
+def _cart_is_empty() -> Response:
+    flash(_("Your cart is empty."), "info")
+    return redirect(url_for("orders.cart"))
+
+
+def _checkout_again(
+    form: CheckoutForm, items: dict[int, int], status: int, messages: list[str] | None = None
+) -> Response | tuple[str, int]:
+    """The checkout page again, with why the orders were not placed; a cart whose products are
+    all off sale meanwhile is empty."""
+    groups = carts.price_cart(items)
+    if not groups:
+        return _cart_is_empty()
+    for message in messages or []:
+        flash(message, "error")
+    return render_template("orders/checkout.html", form=form, groups=groups), status
 
 
 @bp.get("/orders/placed/<key>")
@@ -111,6 +132,7 @@ def checkout() -> str | Response | tuple[str, int]:
 def placed(key: str) -> str:
     orders = db.session.scalars(
         select(Order)
+        .options(joinedload(Order.facility))
         .where(Order.buyer_id == current_user.id, Order.checkout_key == key)
         .order_by(Order.id)
     ).all()

@@ -7,10 +7,14 @@ from contextlib import contextmanager
 
 from flask import Flask, request
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from .extensions import db
+from .extensions import Base, db
 
 
 def configure_engine(engine: Engine) -> None:
@@ -32,6 +36,11 @@ def configure_engine(engine: Engine) -> None:
     def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
         immediate = conn.get_execution_options().get("sqlite_immediate")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def insert(table: type[Base]) -> PgInsert | SqliteInsert:
+    """An INSERT that can say ON CONFLICT, in the dialect of the database in use."""
+    return pg_insert(table) if db.engine.dialect.name == "postgresql" else sqlite_insert(table)
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from catalog.models import Product
 from catalog.queries import stock_on_hand
-from orders.models import Order
+from orders.models import CartLine, Order
 from shop.extensions import db
 
 from .helpers import csrf_token, login, post_form, visible_text
@@ -47,6 +47,14 @@ def test_visitor_cart_follows_them_into_their_account(client, users):
     text = visible_text(client.get("/cart").get_data(as_text=True))
     assert "Besek bambu" in text
     assert "Rp 200.000" in text
+
+
+def test_adding_a_product_again_changes_its_quantity_in_the_buyers_cart(client, users):
+    login(client, "buyer@example.id")
+    add_to_cart(client, besek_id(), 1600)
+    add_to_cart(client, besek_id(), 800)
+    assert db.session.scalars(select(CartLine.quantity)).all() == [800]
+    assert "Rp 100.000" in visible_text(client.get("/cart").get_data(as_text=True))
 
 
 def test_the_cart_explains_the_rule_and_offers_the_nearest_quantity(client, users):

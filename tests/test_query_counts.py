@@ -1,7 +1,9 @@
-"""Listing and product pages run a bounded number of SQL statements, whatever the page size."""
+"""Listing, product and a buyer's ordering pages run a bounded number of SQL statements."""
+
+import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from catalog.models import Batch, BatchStatus, Facility, PriceTier, Product, ProductPhoto, Programme
 from shop.extensions import db
@@ -81,3 +83,52 @@ def test_product_page_query_count_is_bounded(client, count_queries):
         assert client.get("/products/besek-7").status_code == 200
     # the product with its stock, tiers, photos, and both maker counts in one
     assert counter.count <= 4
+
+
+def test_a_signed_in_buyer_ordering_runs_few_statements(client, users, count_queries):
+    """The benchmark's buyer: product page, add to the cart, checkout, the confirmation.
+
+    Each step counted as a request of its own, with nothing left in the session from the last.
+    """
+    from orders.models import Order
+    from tests.helpers import csrf_token, login
+
+    login(client, "buyer@example.id")
+    slug = "besek-bambu-banjarnegara"
+    product_id = db.session.scalar(select(Product.id).where(Product.slug == slug))
+    token = csrf_token(client, f"/products/{slug}")
+
+    def statements(method, url, expect, **kwargs):
+        db.session.remove()
+        with count_queries() as counter:
+            response = client.open(url, method=method, **kwargs)
+        assert response.status_code == expect, url
+        return counter.count, response
+
+    # the user and roles, and the product page's own (test_product_page_query_count_is_bounded)
+    count, _page = statements("GET", f"/products/{slug}", 200)
+    assert count <= 1 + 4
+    # the user, the cart, the product on sale, the line written
+    cart = {"csrf_token": token, "product_id": product_id, "quantity": 1600}
+    count, _response = statements("POST", "/cart", 302, data=cart)
+    assert count <= 4
+    # the user, the cart, products with their tiers, makers, the buyer's address
+    count, page = statements("GET", "/checkout", 200)
+    assert count <= 5
+    key = re.search(r'name="checkout_key" type="hidden" value="([^"]+)"', page.text).group(1)
+    checkout = {
+        "csrf_token": token,
+        "checkout_key": key,
+        "delivery_method": "pickup",
+        "payment_method": "bank_transfer",
+        "delivery_address": "",
+        "note": "",
+    }
+    count, placed = statements("POST", "/checkout", 302, data=checkout)
+    assert db.session.scalar(select(func.count(Order.id))) == 1
+    # the user, the cart, the key checked twice, products with their tiers, batches locked,
+    # makers, the order's rows, the year's first invoice number, the email, the cart emptied
+    assert count <= 19
+    # the user, the orders with their facilities
+    count, _page = statements("GET", placed.headers["Location"], 200)
+    assert count <= 2

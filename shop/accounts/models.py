@@ -42,6 +42,13 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.active
 
+    @property
+    def is_authenticated(self) -> bool:
+        # A user object is only ever the current user once signed in, and `auth.load_user` refuses
+        # a deactivated account, so this need not read `active`: after a commit expired the user,
+        # reading it would load the user again.
+        return True
+
     def set_password(self, password: str) -> None:
         # Werkzeug's current default method (scrypt), salted.
         self.password_hash = generate_password_hash(password)
