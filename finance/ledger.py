@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from shop.database import insert
 from shop.extensions import db
 
 from .models import AccountKind, Entry, LedgerAccount, Posting, PostingKind, SplitRuleRecord
@@ -53,7 +52,6 @@ def account_id(kind: AccountKind, facility_id: int, wbp_id: int | None = None) -
     found = db.session.scalar(select(LedgerAccount.id).where(*where))
     if found is not None:
         return found
-    insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     db.session.execute(
         insert(LedgerAccount)
         .values(kind=kind, facility_id=facility_id, wbp_id=wbp_id, balance=0)
