@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from flask_babel import gettext as _
+from shop.i18n import gettext as _
 
 from .production import MAX_CONTRIBUTION
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -21,6 +19,9 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
+
+from shop.i18n import gettext as _
+from shop.i18n import lazy_gettext as _l
 
 from . import rules
 from .labels import CATEGORY_LABELS, UNIT_LABELS

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
+
+from shop.i18n import lazy_gettext as _l
 
 from .csv_import import MAX_NAME, MAX_REGISTRATION_NUMBER
 from .models import ContributionBasis, WbpStatus

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext as _
+from shop.i18n import gettext as _
 
 from .models import BatchStatus
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
-from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from shop import page_cache, params
+from shop.i18n import gettext as _
 from shop.pagination import PageOutOfRange
 
 from . import queries

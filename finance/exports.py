@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from babel.dates import format_date
-from flask_babel import gettext as _
 
 from shop import pdf as pages
 from shop.formatting import rupiah
+from shop.i18n import gettext as _
 
 from .forms import POSTING_KIND_LABELS
 from .reports import PayoutSheetLine, Statement

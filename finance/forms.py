@@ -7,12 +7,12 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from catalog.office_forms import DayField, WholeNumberField
+from shop.i18n import lazy_gettext as _l
 
 from .models import AccountKind, PayoutMethod, PayoutStatus, PostingKind
 from .reports import add_months

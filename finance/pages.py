@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 from babel.dates import format_date
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from catalog.models import Facility, Wbp, WbpStatus
@@ -25,6 +24,7 @@ from catalog.office_forms import WBP_STATUS_LABELS
 from catalog.production import facility_today
 from shop import params, policy
 from shop.formatting import rupiah
+from shop.i18n import gettext as _
 from shop.pagination import PageOutOfRange, paginate
 
 from . import exports, reports

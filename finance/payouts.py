@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from orders.checkout import CheckoutRefused
@@ -14,6 +13,7 @@ from shop.accounts.models import User
 from shop.database import write_transaction
 from shop.extensions import db
 from shop.formatting import rupiah
+from shop.i18n import gettext as _
 
 from .ledger import Line, account_id, post
 from .models import (

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify, request
-from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from sqlalchemy import distinct, func, select
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +27,7 @@ from catalog import queries
 from catalog.models import Batch, BatchParticipation, Category, Product
 from catalog.queries import ProductCard, ProductFilters
 from shop.extensions import db, limiter
+from shop.i18n import gettext as _
 from shop.pagination import PageOutOfRange, paginate
 from shop.params import MAX_PAGE
 

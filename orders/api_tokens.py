@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import abort, flash, make_response, redirect, render_template, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -24,6 +22,8 @@ from wtforms.validators import DataRequired, Length
 from shop import audit
 from shop.accounts.models import Role, User
 from shop.extensions import db
+from shop.i18n import gettext as _
+from shop.i18n import lazy_gettext as _l
 from shop.policy import roles_required
 
 from .models import ApiToken

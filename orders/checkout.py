@@ -7,7 +7,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
@@ -19,6 +18,7 @@ from shop.accounts.models import User
 from shop.database import insert, write_transaction
 from shop.extensions import db
 from shop.formatting import number
+from shop.i18n import gettext as _
 
 from .allocation import BatchStock, allocate
 from .cart import PricedLine, price_line

@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 from babel.lists import format_list
 from flask import Response, abort, request
-from flask_babel import get_locale, ngettext
-from flask_babel import gettext as _
+from flask_babel import get_locale
 from flask_login import login_required
 from sqlalchemy import func, select
 
@@ -28,6 +27,8 @@ from shop import pdf as pages
 from shop.accounts.models import Role
 from shop.extensions import db
 from shop.formatting import number, rupiah
+from shop.i18n import gettext as _
+from shop.i18n import ngettext
 from shop.pdf import winansi  # noqa: F401  (the documents' transliteration, tested here)
 from shop.policy import roles_required
 

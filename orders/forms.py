@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -14,6 +13,8 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from shop.i18n import lazy_gettext as _l
 
 from .models import DeliveryMethod, PaymentMethod
 from .quantities import MAX_QUANTITY

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import select
 
 from catalog.models import Batch, BatchStatus
@@ -18,6 +17,7 @@ from shop import audit
 from shop.accounts.models import User
 from shop.database import write_transaction
 from shop.extensions import db
+from shop.i18n import gettext as _
 
 from .allocation import BatchStock, allocate
 from .checkout import CheckoutRefused, lock_stock

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from flask import Flask
-from flask_babel import lazy_gettext as _l
+
+from shop.i18n import lazy_gettext as _l
 
 from .lifecycle import OrderStatus
 from .models import DeliveryMethod, PaymentMethod

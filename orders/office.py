@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -27,6 +25,8 @@ from shop import params, policy
 from shop.accounts.models import User
 from shop.extensions import db
 from shop.formatting import rupiah
+from shop.i18n import gettext as _
+from shop.i18n import lazy_gettext as _l
 from shop.pagination import paginate
 
 from .forms import CancelForm

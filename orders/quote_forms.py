@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, IntegerField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
+
+from shop.i18n import lazy_gettext as _l
 
 from .forms import QUANTITY_MESSAGE, CheckoutForm
 from .quantities import MAX_QUANTITY

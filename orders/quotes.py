@@ -16,8 +16,6 @@ import click
 from flask import Flask, abort, flash, redirect, render_template, request, url_for
 from flask.cli import AppGroup
 from flask_babel import force_locale, format_date
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -32,6 +30,8 @@ from shop.accounts.models import Role, User
 from shop.database import write_transaction
 from shop.extensions import db
 from shop.formatting import number, rupiah
+from shop.i18n import gettext as _
+from shop.i18n import lazy_gettext as _l
 from shop.pagination import paginate
 from shop.policy import roles_required
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +14,7 @@ from werkzeug.wrappers import Response
 from shop import params
 from shop.accounts.models import Role
 from shop.extensions import db
+from shop.i18n import gettext as _
 from shop.pagination import paginate
 from shop.policy import roles_required
 

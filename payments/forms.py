@@ -14,8 +14,6 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from pypdf import PdfReader
@@ -34,6 +32,8 @@ from wtforms.validators import (
 from catalog import photos
 from catalog.forms import WholeNumberField, megabytes
 from orders.models import OrderLine, PaymentMethod
+from shop.i18n import gettext as _
+from shop.i18n import lazy_gettext as _l
 
 from .services import MAX_AMOUNT
 

@@ -28,8 +28,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload, undefer
@@ -44,6 +42,8 @@ from shop.accounts.models import Role, User
 from shop.database import write_transaction
 from shop.extensions import db
 from shop.formatting import rupiah
+from shop.i18n import gettext as _
+from shop.i18n import lazy_gettext as _l
 from shop.policy import roles_required
 from shop.web import content_security_policy
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from finance import events
@@ -17,6 +16,7 @@ from shop.accounts.models import User
 from shop.database import write_transaction
 from shop.extensions import db
 from shop.formatting import rupiah
+from shop.i18n import gettext as _
 
 from .models import OrderPaid, Payment, Refund, RefundLine, RefundStatus
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import stripe
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -20,6 +19,7 @@ from orders.models import PaymentMethod
 from shop.accounts.models import User
 from shop.database import write_transaction
 from shop.extensions import db
+from shop.i18n import gettext as _
 
 from . import services
 from .models import AttemptStatus, CardAttempt, Refund, RefundStatus, StripeEvent

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
@@ -26,6 +25,7 @@ from .admin_forms import (
     RevokeForm,
 )
 from .extensions import db
+from .i18n import gettext as _
 from .pagination import paginate
 from .policy import roles_required
 

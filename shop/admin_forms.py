@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, IntegerField, SelectField, StringField
@@ -17,6 +16,7 @@ from catalog.models import Facility, FacilityKind
 from .accounts.forms import phone_number
 from .accounts.models import Role
 from .extensions import db
+from .i18n import lazy_gettext as _l
 
 FACILITY_CLASSES = ("I", "IIA", "IIB", "III")
 

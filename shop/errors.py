@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, render_template, request
-from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from .i18n import gettext as _
 from .request_log import request_id
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """Language choice (Indonesian by default, English on request, remembered in a cookie) and the
-translation functions templates and labels call."""
+translation functions the code and the templates call (Flask-Babel's semantics, cheaper lookup)."""
 
 from __future__ import annotations
 

@@ -12,13 +12,13 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from catalog.models import Facility
 
 from . import audit, params, policy
+from .i18n import lazy_gettext as _l
 
 bp = Blueprint("office", __name__, url_prefix="/office")
 

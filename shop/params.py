@@ -7,7 +7,8 @@ from enum import StrEnum
 from typing import TypeVar
 
 from flask import abort
-from flask_babel import gettext as _
+
+from .i18n import gettext as _
 
 E = TypeVar("E", bound=StrEnum)
 MAX_PAGE = 100_000

@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from flask_babel import gettext as _
+from .i18n import gettext as _
 
 if TYPE_CHECKING:
     from fpdf import FPDF

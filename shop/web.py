@@ -8,13 +8,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, redirect, request
-from flask_babel import gettext as _
 from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import formatting, forms, params, policy
 from .extensions import db
 from .i18n import COOKIE, LANGUAGES
+from .i18n import gettext as _
 
 bp = Blueprint("web", __name__)
 

@@ -10,8 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_login import login_required
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
@@ -21,6 +19,8 @@ from wtforms import SelectChoice
 from shop import params, policy
 from shop.extensions import db
 from shop.formatting import number
+from shop.i18n import gettext as _
+from shop.i18n import ngettext
 from shop.pagination import paginate
 
 from .. import csv_import

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Response, abort, current_app, flash, redirect, render_template, url_for
-from flask_babel import gettext as _
 from flask_login import login_required
 
 from shop import policy
 from shop.extensions import db
+from shop.i18n import gettext as _
 
 from .. import photos
 from ..forms import PhotoForm, ProductForm, ProgrammeForm, megabytes, photo_refusal

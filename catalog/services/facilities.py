@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from shop import audit
 from shop.extensions import db
+from shop.i18n import lazy_gettext as _l
 
 from .. import rules
 from ..models import Facility, Product, index_text

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from shop import audit
 from shop.extensions import db
+from shop.i18n import gettext as _
 
 from .. import csv_import
 from ..models import (

@@ -6,7 +6,6 @@ import functools
 import secrets
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
@@ -14,6 +13,7 @@ from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shop.extensions import db
+from shop.i18n import lazy_gettext as _l
 
 from .models import User
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
 from wtforms.validators import (
@@ -15,6 +14,8 @@ from wtforms.validators import (
     Optional,
     ValidationError,
 )
+
+from shop.i18n import lazy_gettext as _l
 
 MIN_PASSWORD = 10
 

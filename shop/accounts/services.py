@@ -9,12 +9,12 @@ from __future__ import annotations
 import secrets
 
 from flask import current_app, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 
 from shop import audit, mail
 from shop.extensions import db
+from shop.i18n import gettext as _
+from shop.i18n import lazy_gettext as _l
 
 from . import auth
 from .models import Role, RoleGrant, User

@@ -11,12 +11,12 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from shop import mail, params
 from shop.extensions import db, limiter
+from shop.i18n import gettext as _
 
 from . import auth
 from .forms import ForgotPasswordForm, LoginForm, NewPasswordForm, RegisterForm
