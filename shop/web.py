@@ -67,14 +67,26 @@ def content_security_policy(extra: Mapping[str, Iterable[str]] | None = None) ->
 DEFAULT_CSP = content_security_policy()
 
 
+# Added to every response that lacks them, with DEFAULT_CSP, and HSTS over HTTPS only.
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("X-Frame-Options", "DENY"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
 def _security_headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
+    # One pass over the headers: `Headers.setdefault` would scan them, and raise and catch an
+    # exception, for each header that is missing.
+    present = {name.lower() for name, _ in headers}
+    wanted = [("Content-Security-Policy", DEFAULT_CSP), *SECURITY_HEADERS]
     if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        wanted.append(HSTS)
+    for name, value in wanted:
+        if name.lower() not in present:
+            headers.add(name, value)
     return response
 
 
