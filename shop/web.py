@@ -1,5 +1,5 @@
-"""Site-wide pages and request hooks: health check, language switch, security headers, NUL, and
-the visitor's address behind a proxy."""
+"""Site-wide pages and request hooks: health check, language switch, security headers, NUL, the
+visitor's address behind a proxy, and the session cookie's signing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, redirect, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -146,10 +148,29 @@ def _behind_trusted_proxy(app: Flask) -> None:
     app.wsgi_app = wsgi_app  # type: ignore[method-assign]
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, with the signing serializer built once for the keys.
+
+    Flask builds it anew for every request with a session cookie (and for every cookie it sets),
+    though it depends on nothing but the secret keys; it is rebuilt when they change.
+    """
+
+    def __init__(self) -> None:
+        self._serializer: tuple[tuple[Any, ...], URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        built = self._serializer
+        if built is None or built[0] != keys:
+            built = self._serializer = (keys, super().get_signing_serializer(app))
+        return built[1]
+
+
 def register(app: Flask) -> None:
     from flask_babel import get_locale
 
     _behind_trusted_proxy(app)
+    app.session_interface = CookieSessions()
 
     formatting.register(app)
     forms.register(app)
