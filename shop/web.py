@@ -3,6 +3,7 @@ visitor's address behind a proxy, and the session cookie's signing."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -124,6 +125,9 @@ def _trusts(allowed: str) -> Callable[[str], bool]:
         return lambda peer: True
     networks = [ipaddress.ip_network(name, strict=False) for name in names]
 
+    # Asked on every request, mostly about the same few peers (the proxy): each address is parsed
+    # and looked up in the networks once.
+    @functools.lru_cache(maxsize=1024)
     def trusted(peer: str) -> bool:
         try:
             address = ipaddress.ip_address(peer)
