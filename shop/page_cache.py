@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import redis
-from flask import Flask, Response, current_app, g, request, session
+from flask import Flask, Request, Response, current_app, g, request, session
 from flask_wtf.csrf import generate_csrf
 
 from .i18n import select_locale
@@ -212,28 +212,28 @@ def recent(name: str, compute: Callable[[], T]) -> T:
     return value
 
 
-def _anonymous_session() -> bool:
+def _anonymous_session(app: Flask, req: Request) -> bool:
     """Nobody signed in or remembered, no cart, no message waiting: only a CSRF token, if any.
 
     Flask-Login's session protection marks any session without a login `_fresh: False`.
     """
-    if current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies:
+    if app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in req.cookies:
         return False
-    anonymous = {current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), "_fresh"}
+    anonymous = {app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), "_fresh"}
     return set(session.keys()) <= anonymous
 
 
-def _cacheable_request() -> bool:
+def _cacheable_request(app: Flask, req: Request) -> bool:
     return (
-        request.method in ("GET", "HEAD")
-        and request.endpoint in CACHED_ENDPOINTS
-        and _anonymous_session()
+        req.method in ("GET", "HEAD")
+        and req.endpoint in CACHED_ENDPOINTS
+        and _anonymous_session(app, req)
     )
 
 
-def cache_key() -> str:
+def cache_key(req: Request) -> str:
     """The language the page is rendered in, and the path with its query string."""
-    address = request.path.encode() + b"?" + request.query_string
+    address = req.path.encode() + b"?" + req.query_string
     return f"{select_locale()}:{hashlib.blake2b(address, digest_size=16).hexdigest()}"
 
 
@@ -241,16 +241,18 @@ def _response(page: Page) -> Response:
     body = page.body
     if CSRF_MARK in body:
         body = body.replace(CSRF_MARK, generate_csrf().encode())
-    response = Response(body, status=200, headers=page.headers)
-    response.headers["X-Page-Cache"] = "hit"
-    return response
+    return Response(body, status=200, headers=[*page.headers, ("X-Page-Cache", "hit")])
 
 
 def _serve_cached() -> Response | None:
-    if seconds() <= 0 or not _cacheable_request():
+    # Most requests end here: each read through Flask's `current_app` and `request` proxies is a
+    # context look-up of its own, so they are looked up once.
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    if app.config["PAGE_CACHE_SECONDS"] <= 0 or not _cacheable_request(app, req):
         return None
-    key = cache_key()
-    page = page_cache().get(key)
+    key = cache_key(req)
+    page = app.extensions["page_cache"].get(key)
     if page is None:
         g.page_cache_key = key  # a miss: the response may be stored
         return None
@@ -268,7 +270,8 @@ def _store(response: Response) -> Response:
         or "Set-Cookie" in response.headers
         or response.cache_control.no_store
         or response.cache_control.private
-        or not _anonymous_session()  # the view signed someone in, filled a cart or flashed
+        # The view signed someone in, filled a cart or flashed a message.
+        or not _anonymous_session(current_app, request)
     ):
         return response
     body = response.get_data()

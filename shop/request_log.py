@@ -19,7 +19,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Request, Response, g, has_request_context, request
 from sqlalchemy import inspect
 
 log = logging.getLogger("shop.request")
@@ -32,6 +32,8 @@ _SECRET_VIEW_ARGS = ("token", "key")
 _APP_LOGGERS = ("shop", "catalog", "orders", "payments", "finance")
 FORMATS = ("json", "text")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Built once: `json.dumps` with options builds an encoder for every line.
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 def request_id() -> str | None:
@@ -45,18 +47,19 @@ def _start() -> None:
     g.request_started = time.perf_counter()
 
 
-def _logged_path() -> str:
-    path = request.path
-    for name in _SECRET_VIEW_ARGS:
-        value = (request.view_args or {}).get(name)
-        if isinstance(value, str) and value:
-            path = path.replace(value, f"<{name}>")
+def _logged_path(req: Request) -> str:
+    path = req.path
+    view_args = req.view_args
+    if view_args:
+        for name in _SECRET_VIEW_ARGS:
+            value = view_args.get(name)
+            if isinstance(value, str) and value:
+                path = path.replace(value, f"<{name}>")
     return path
 
 
-def _user_id() -> int | None:
+def _user_id(user: Any) -> int | None:
     """The signed-in user or API buyer, if the request loaded one: never a query of its own."""
-    user = g.get("api_buyer") or g.get("_login_user")
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     identity = inspect(user).identity  # no refresh, even when a commit expired the user
@@ -64,16 +67,20 @@ def _user_id() -> int | None:
 
 
 def _finish(response: Response) -> Response:
-    response.headers[HEADER] = g.get("request_id") or ""
-    started = g.get("request_started")
+    # Every request pays for this hook: each read through Flask's `request` and `g` proxies is a
+    # context look-up of its own, so they are looked up once.
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    state = g._get_current_object()  # type: ignore[attr-defined]
+    response.headers[HEADER] = state.get("request_id") or ""
+    started = state.get("request_started")
     duration = round((time.perf_counter() - started) * 1000, 1) if started else None
     fields = {
-        "method": request.method,
-        "path": _logged_path(),
+        "method": req.method,
+        "path": _logged_path(req),
         "status": response.status_code,
         "duration_ms": duration,
-        "user_id": _user_id(),
-        "remote_addr": request.remote_addr,
+        "user_id": _user_id(state.get("api_buyer") or state.get("_login_user")),
+        "remote_addr": req.remote_addr,
         "size": response.content_length,  # None for a streamed body
     }
     log.info("%s %s %s", fields["method"], fields["path"], fields["status"], extra={"http": fields})
@@ -102,7 +109,7 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "http", {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _JSON.encode(line)
 
 
 class TextFormatter(logging.Formatter):

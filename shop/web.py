@@ -1,13 +1,16 @@
-"""Site-wide pages and request hooks: health check, language switch, security headers, NUL, and
-the visitor's address behind a proxy."""
+"""Site-wide pages and request hooks: health check, language switch, security headers, NUL, the
+visitor's address behind a proxy, and the session cookie's signing."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, redirect, request
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -67,14 +70,26 @@ def content_security_policy(extra: Mapping[str, Iterable[str]] | None = None) ->
 DEFAULT_CSP = content_security_policy()
 
 
+# Added to every response that lacks them, with DEFAULT_CSP, and HSTS over HTTPS only.
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("X-Frame-Options", "DENY"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
 def _security_headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
+    # One pass over the headers: `Headers.setdefault` would scan them, and raise and catch an
+    # exception, for each header that is missing.
+    present = {name.lower() for name, _ in headers}
+    wanted = [("Content-Security-Policy", DEFAULT_CSP), *SECURITY_HEADERS]
     if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        wanted.append(HSTS)
+    for name, value in wanted:
+        if name.lower() not in present:
+            headers.add(name, value)
     return response
 
 
@@ -110,6 +125,9 @@ def _trusts(allowed: str) -> Callable[[str], bool]:
         return lambda peer: True
     networks = [ipaddress.ip_network(name, strict=False) for name in names]
 
+    # Asked on every request, mostly about the same few peers (the proxy): each address is parsed
+    # and looked up in the networks once.
+    @functools.lru_cache(maxsize=1024)
     def trusted(peer: str) -> bool:
         try:
             address = ipaddress.ip_address(peer)
@@ -134,10 +152,29 @@ def _behind_trusted_proxy(app: Flask) -> None:
     app.wsgi_app = wsgi_app  # type: ignore[method-assign]
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, with the signing serializer built once for the keys.
+
+    Flask builds it anew for every request with a session cookie (and for every cookie it sets),
+    though it depends on nothing but the secret keys; it is rebuilt when they change.
+    """
+
+    def __init__(self) -> None:
+        self._serializer: tuple[tuple[Any, ...], URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        built = self._serializer
+        if built is None or built[0] != keys:
+            built = self._serializer = (keys, super().get_signing_serializer(app))
+        return built[1]
+
+
 def register(app: Flask) -> None:
     from flask_babel import get_locale
 
     _behind_trusted_proxy(app)
+    app.session_interface = CookieSessions()
 
     formatting.register(app)
     forms.register(app)
