@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, Subquery, and_, distinct, exists, func, select
-from sqlalchemy.orm import contains_eager, selectinload, undefer
+from sqlalchemy import ColumnElement, Select, Subquery, and_, distinct, exists, func, select
+from sqlalchemy.orm import aliased, contains_eager, selectinload, undefer
 
 from shop.extensions import db
 from shop.pagination import Page, check_in_range
@@ -230,8 +230,21 @@ class ProductDetail:
 def product_detail(slug: str) -> ProductDetail | None:
     if "\x00" in slug:
         return None  # no slug holds NUL, and PostgreSQL refuses it in a query
+    made_by = (
+        select(func.count(distinct(BatchParticipation.wbp_id)))
+        .join(Batch)
+        .where(Batch.product_id == Product.id)
+        .correlate(Product)
+        .scalar_subquery()
+    )
+    # The counts ride along as subqueries: a round trip costs more app CPU than they do.
     row = db.session.execute(
-        select(Product, on_hand_expression())
+        select(
+            Product,
+            on_hand_expression(),
+            made_by,
+            _active_makers(Product.programme_id).correlate(Product).scalar_subquery(),
+        )
         .join(Product.facility)
         .join(Product.programme)
         .options(contains_eager(Product.facility), contains_eager(Product.programme))
@@ -239,7 +252,7 @@ def product_detail(slug: str) -> ProductDetail | None:
     ).first()
     if row is None:
         return None
-    product, on_hand = row
+    product, on_hand, makers, can_make = row
     # Plain rows: selectinload's machinery cost more app CPU than the rest of the page's queries.
     tiers = [
         Tier(min_quantity, unit_price)
@@ -256,26 +269,23 @@ def product_detail(slug: str) -> ProductDetail | None:
             .order_by(ProductPhoto.position, ProductPhoto.id)
         )
     )
-    makers = (
-        select(func.count(distinct(BatchParticipation.wbp_id)))
-        .join(Batch)
-        .where(Batch.product_id == product.id)
-        .scalar_subquery()
-    )
-    # Both counts in one round trip.
-    counts = select(makers, _active_makers(product.programme_id).scalar_subquery())
-    made_by, can_make = db.session.execute(counts).one()
     card = ProductCard(product, int(on_hand), photo_ids[0] if photo_ids else None, tiers)
-    return ProductDetail(card, photo_ids, made_by or 0, can_make or 0)
+    return ProductDetail(card, photo_ids, makers or 0, can_make or 0)
 
 
-def _active_makers(programme_id: int) -> Select:  # type: ignore[type-arg]
+# The product a batch made, inside `_active_makers`: apart from the enclosing query's product.
+# Made once: a new alias per call would make every statement new to SQLAlchemy's compiled cache.
+_MADE = aliased(Product, name="made")
+
+
+def _active_makers(programme_id: int | ColumnElement[int]) -> Select:  # type: ignore[type-arg]
+    """Active WBP who have worked in the programme (an id, or the enclosing query's column)."""
     return (
         select(func.count(distinct(Wbp.id)))
         .join(BatchParticipation, BatchParticipation.wbp_id == Wbp.id)
         .join(Batch, Batch.id == BatchParticipation.batch_id)
-        .join(Product, Product.id == Batch.product_id)
-        .where(Product.programme_id == programme_id, Wbp.status == WbpStatus.ACTIVE)
+        .join(_MADE, _MADE.id == Batch.product_id)
+        .where(_MADE.programme_id == programme_id, Wbp.status == WbpStatus.ACTIVE)
     )
 
 
