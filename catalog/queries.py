@@ -356,9 +356,8 @@ def list_facilities(province: str | None, page: int, size: int) -> Page[Facility
 def facility_by_slug(slug: str) -> Facility | None:
     if "\x00" in slug:
         return None  # no slug holds NUL, and PostgreSQL refuses it in a query
-    return db.session.scalar(
-        select(Facility).options(selectinload(Facility.programmes)).where(Facility.slug == slug)
-    )
+    # Its programmes load when the facility page reads them; filters and the API never do.
+    return db.session.scalar(select(Facility).where(Facility.slug == slug))
 
 
 def provinces() -> list[str]:
