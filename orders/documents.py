@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from catalog.labels import unit_label
 from catalog.models import Batch, BatchParticipation, Facility, Product, Programme
+from payments.services import received_methods
 from shop import params, policy
 from shop import pdf as pages
 from shop.accounts.models import Role
@@ -163,11 +164,11 @@ def _facility_text(facility: FacilityDetails) -> str:
 def _buyer_text(buyer: BuyerDetails) -> str:
     rows = [buyer.business_name]
     if buyer.contact_person:
-        rows.append(f"{_('Contact person')}: {buyer.contact_person}")
+        rows.append(_("Contact person: %(name)s", name=buyer.contact_person))
     if buyer.phone:
-        rows.append(f"{_('Phone / WhatsApp')}: {buyer.phone}")
+        rows.append(_("Phone / WhatsApp: %(phone)s", phone=buyer.phone))
     if buyer.email:
-        rows.append(f"{_('Email')}: {buyer.email}")
+        rows.append(_("Email: %(email)s", email=buyer.email))
     if buyer.address:
         rows.append(buyer.address)
     if buyer.npwp:
@@ -241,7 +242,7 @@ def render_invoice(invoice: InvoiceDocument, locale: str = "id") -> bytes:
             if note := _tier_note(line, words):
                 description.append(note)
             if line.cancelled:
-                description.append(f"({_('Cancelled')})")
+                description.append(_("(Cancelled)"))
             row = table.row()
             row.cell(str(position))
             row.cell("\n".join(description))
@@ -272,8 +273,9 @@ def render_invoice(invoice: InvoiceDocument, locale: str = "id") -> bytes:
             row.cell(value)
     pdf.ln(3)
 
-    pages.paragraph(pdf, f"{_('In words')}: {rupiah_in_words(invoice.total)}", style="I")
-    pages.paragraph(pdf, f"{_('Payment method')}: {invoice.payment_method}")
+    words_line = _("In words: %(words)s", words=rupiah_in_words(invoice.total))
+    pages.paragraph(pdf, words_line, style="I")
+    pages.paragraph(pdf, _("Payment method: %(method)s", method=invoice.payment_method))
     if invoice.impact is not None:
         pdf.ln(4)
         pdf.set_fill_color(*pages.SHADE)
@@ -428,10 +430,17 @@ def invoice_document(order: Order) -> InvoiceDocument:
         ),
         subtotal=order.subtotal,
         delivery_fee=order.delivery_fee,
-        payment_method=order_label(order.payment_method),
+        payment_method=_payment_methods(order),
         impact=impact_of(order),
         cancelled=order.status is OrderStatus.CANCELLED,
     )
+
+
+def _payment_methods(order: Order) -> str:
+    """How the buyer paid, once money came in (a card can settle a bank-transfer order); until
+    then the method chosen at checkout."""
+    methods = received_methods(order.id) or [order.payment_method]
+    return format_list([order_label(method) for method in methods], locale=get_locale())
 
 
 def _delivery_note_number(order: Order, handover: int) -> str:

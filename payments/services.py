@@ -47,6 +47,17 @@ def paid_amount(order_id: int) -> int:
     )
 
 
+def received_methods(order_id: int) -> list[PaymentMethod]:
+    """How the order's money actually came in, first received first, each method once."""
+    rows = db.session.execute(
+        select(Payment.method, func.min(Payment.id))
+        .where(Payment.order_id == order_id)
+        .group_by(Payment.method)
+        .order_by(func.min(Payment.id))
+    )
+    return [method for method, _first in rows]
+
+
 def refunded_amount(order_id: int) -> int:
     return int(
         db.session.scalar(

@@ -281,3 +281,25 @@ def test_the_next_order_of_the_facility_has_the_next_invoice_number(client, user
     assert second.invoice.number in text
     assert "Rp 75.000" in text
     assert "Tujuh puluh lima ribu rupiah" in text
+
+
+def test_the_invoice_names_how_the_order_was_actually_paid(client, users, besek_order):
+    # Chosen at checkout: bank transfer. Until money comes in, that is what the invoice says;
+    # a card payment made on the order's payment page then replaces it, a transfer joins it.
+    from orders.models import PaymentMethod
+    from payments import services
+    from shop.database import write_transaction
+
+    login(client, "buyer@example.id")
+    assert "Metode pembayaran: Transfer bank" in pdf_text(client.get(invoice_url(besek_order)).data)
+
+    def pay(method, amount, reference):
+        with write_transaction():
+            order = services.locked_order(besek_order.id)
+            services.record_payment(order, method, amount, date.today(), reference)
+
+    pay(PaymentMethod.CARD, 150_000, "pi_3Q")
+    assert "Metode pembayaran: Kartu" in pdf_text(client.get(invoice_url(besek_order)).data)
+    pay(PaymentMethod.BANK_TRANSFER, 50_000, "BRI-0042")
+    text = pdf_text(client.get(invoice_url(besek_order)).data)
+    assert "Metode pembayaran: Kartu dan Transfer bank" in text

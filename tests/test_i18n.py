@@ -1,5 +1,6 @@
 """Every UI string has an Indonesian translation, and the catalog is current with the source."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,17 @@ def test_a_forced_language_is_obeyed_inside_a_request_and_undone_after(app_ctx):
         with force_locale("id"):
             assert words() == ("Produk", "buah", "Rp 1.500.000")
         assert words() == ("Products", "pcs", "IDR 1,500,000")
+
+
+def test_no_ui_text_is_translated_inside_an_f_string():
+    # Python 3.11 tokenises an f-string as one string: pybabel never sees a `_()` inside it, so
+    # that text would stay English on an Indonesian page (the invoice's "Payment method" did).
+    inside_f_string = re.compile(r"""\bf(["'])[^"']*\{\s*(_|gettext|ngettext)\(""")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for package in ("shop", "catalog", "orders", "payments", "finance")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if inside_f_string.search(line)
+    ]
+    assert not offenders, f"use _('Text: %(value)s', value=...) instead: {offenders}"
