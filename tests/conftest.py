@@ -230,6 +230,30 @@ def field_besek(facilities):  # type: ignore[no-untyped-def]
     return product, batch, makers
 
 
+@pytest.fixture
+def paid_besek(users, field_besek):  # type: ignore[no-untyped-def]
+    """All 1,600 besek ordered by the salted-fish seller and paid by bank transfer today, in the
+    facility's own time zone (so "this month" is the facility's, whatever the hour in UTC)."""
+    from catalog.production import facility_today
+    from orders.checkout import place_orders
+    from orders.models import PaymentMethod
+    from payments import services
+
+    from .orders_fixtures import checkout
+
+    product, batch, makers = field_besek
+    [order] = place_orders(users["buyer"], checkout({product.id: 1600}))
+    services.confirm_receipt(
+        order.id,
+        PaymentMethod.BANK_TRANSFER,
+        order.total,
+        facility_today(product.facility.timezone),
+        "BRI-0042",
+        users["finance_banjarnegara"],
+    )
+    return product, batch, makers, order
+
+
 class QueryCounter:
     def __init__(self) -> None:
         self.statements: list[str] = []

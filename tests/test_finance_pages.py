@@ -35,9 +35,6 @@ from finance.models import (
     PostingKind,
 )
 from finance.payouts import plan_run, pnbp_payable
-from orders.checkout import place_orders
-from orders.models import PaymentMethod
-from payments import services
 from payments.refunds import request_refund
 from shop.accounts.models import Role, RoleGrant, User
 from shop.audit import AuditEntry
@@ -45,25 +42,8 @@ from shop.extensions import db
 from shop.formatting import rupiah
 
 from .helpers import login, post_form, visible_text
-from .orders_fixtures import checkout
 
 OWED = [15_000, 14_500, 13_500, 13_000, 12_500, 11_500]
-
-
-@pytest.fixture
-def paid_besek(users, field_besek):
-    """All 1,600 besek ordered by the salted-fish seller and paid by bank transfer."""
-    product, batch, makers = field_besek
-    [order] = place_orders(users["buyer"], checkout({product.id: 1600}))
-    services.confirm_receipt(
-        order.id,
-        PaymentMethod.BANK_TRANSFER,
-        order.total,
-        date.today(),
-        "BRI-0042",
-        users["finance_banjarnegara"],
-    )
-    return product, batch, makers, order
 
 
 @pytest.fixture
@@ -379,7 +359,8 @@ def test_others_get_404_on_every_finance_route(
     app, client, facilities, users, finance_magetan, paid_besek, who
 ):
     *_, makers, _order = paid_besek
-    run = plan_run(facilities["banjarnegara"], date.today(), date.today(), None)
+    today = today_at(facilities["banjarnegara"])  # the day paid_besek was paid
+    run = plan_run(facilities["banjarnegara"], today, today, None)
     routes = _every_finance_url(app, facilities["banjarnegara"], makers[0].id, run.id)
     assert len(routes) >= 17  # every page, file and action
     login(client, who)
@@ -406,7 +387,8 @@ def test_regional_finance_sees_both_facilities_but_no_wbp_through_the_wrong_one(
     assert magetan.status_code == 200
     assert f'href="{finance(facilities, "/", name="magetan")}"' in magetan.get_data(as_text=True)
     # A Banjarnegara WBP or run asked for under Magetan's address is not found.
-    run = plan_run(facilities["banjarnegara"], date.today(), date.today(), None)
+    today = today_at(facilities["banjarnegara"])  # the day paid_besek was paid
+    run = plan_run(facilities["banjarnegara"], today, today, None)
     assert client.get(finance(facilities, f"/wbp/{makers[0].id}", "magetan")).status_code == 404
     assert client.get(finance(facilities, f"/runs/{run.id}", "magetan")).status_code == 404
 

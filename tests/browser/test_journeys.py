@@ -18,14 +18,11 @@ import pypdf
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from orders.checkout import place_orders
-from orders.models import PaymentMethod
-from payments import services, stripe_gateway
+from payments import stripe_gateway
 from payments.models import StripeEvent
 from shop.extensions import db
 
 from ..helpers import PASSWORD
-from ..orders_fixtures import checkout
 from ..test_payments_card import wait_until
 
 # localstripe asks for 3-D Secure on this card, which is what its Stripe.js can complete.
@@ -211,19 +208,9 @@ def test_staff_record_a_batch_and_its_quantity_becomes_stock(journey, page, user
 
 
 def test_finance_pays_premi_and_downloads_the_payout_sheet(
-    journey, page, users, facilities, field_besek
+    journey, page, users, facilities, paid_besek
 ):
-    product, _batch, makers = field_besek
-    # A paid sale, as the ledger tests make one: the 1,600 besek at Rp 125.
-    [order] = place_orders(users["buyer"], checkout({product.id: 1600}))
-    services.confirm_receipt(
-        order.id,
-        PaymentMethod.BANK_TRANSFER,
-        order.total,
-        datetime.now(JAKARTA).date(),
-        "BRI-0001",
-        users["finance_banjarnegara"],
-    )
+    _product, _batch, makers, _order = paid_besek  # the 1,600 besek at Rp 125, paid
     db.session.rollback()  # hold no read lock while the live server writes
     premi = [15_000, 14_500, 13_500, 13_000, 12_500, 11_500]  # 50% of the net Rp 160.000
 
