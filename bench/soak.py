@@ -45,6 +45,7 @@ from flask_babel import force_locale
 from sqlalchemy import and_, distinct, exists, func, or_, select
 from werkzeug.security import generate_password_hash
 
+from bench import loopback
 from bench.databases import POSTGRES_SERVER, throwaway_database
 from catalog import demo
 from catalog.models import Batch, BatchParticipation, BatchStatus, Facility, Product, Wbp
@@ -329,13 +330,8 @@ class _StripeHandler(BaseHTTPRequestHandler):
 def stripe_stand_in() -> Iterator[str]:
     server = ThreadingHTTPServer((HOST, 0), _StripeHandler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{HOST}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback.serving(server) as url:
+        yield url
 
 
 def signed(event: dict[str, Any]) -> tuple[bytes, str]:

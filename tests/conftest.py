@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from werkzeug.serving import make_server
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key")
 
+from bench import loopback  # noqa: E402
 from shop import create_app  # noqa: E402
 from shop.extensions import db  # noqa: E402
 
@@ -92,11 +92,8 @@ def localstripe() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def live_server(app: Flask) -> Iterator[str]:
     """The app over real HTTP: localstripe delivers its webhooks to it, browsers open its pages."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with loopback.serving(make_server("127.0.0.1", 0, app, threaded=True)) as url:
+        yield url
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ unsupported_method, ...).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +22,7 @@ from flask import Flask
 from schemathesis.engine import Status, events, from_schema
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from bench import loopback
 from orders.api_tokens import create_token
 from shop.extensions import limiter
 
@@ -43,15 +43,8 @@ class QuietHandler(WSGIRequestHandler):
 @contextmanager
 def serving(app: Flask) -> Iterator[str]:
     """The app on a free loopback port, in a thread of its own (so with contexts of its own)."""
-    server = make_server("127.0.0.1", 0, app, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
+    with loopback.serving(make_server("127.0.0.1", 0, app, request_handler=QuietHandler)) as url:
+        yield url
 
 
 def findings(schema: Any) -> tuple[list[str], set[str]]:
