@@ -28,7 +28,7 @@ from catalog.models import Batch, BatchParticipation, Category, Product
 from catalog.queries import ProductCard, ProductFilters
 from shop.extensions import db, limiter
 from shop.i18n import gettext as _
-from shop.pagination import PageOutOfRange, paginate
+from shop.pagination import Page, PageOutOfRange, paginate
 from shop.params import MAX_PAGE
 
 from . import api_tokens, openapi
@@ -201,6 +201,11 @@ def product_json(card: ProductCard, makers: int) -> dict[str, Any]:
         "programme": product.programme.name,
         "makers_count": makers,
     }
+
+
+def page_json(listing: Page[Any], items: list[dict[str, Any]]) -> Response:
+    """A page of a listing, as every listing of the API answers it."""
+    return jsonify(items=items, page=listing.number, per_page=listing.size, total=listing.total)
 
 
 def _iso(moment: datetime) -> str:
@@ -452,11 +457,8 @@ def products() -> Response:
     except PageOutOfRange:
         abort(404)
     makers = _makers_by_product([card.product.id for card in listing.items])
-    return jsonify(
-        items=[product_json(card, makers.get(card.product.id, 0)) for card in listing.items],
-        page=listing.number,
-        per_page=listing.size,
-        total=listing.total,
+    return page_json(
+        listing, [product_json(card, makers.get(card.product.id, 0)) for card in listing.items]
     )
 
 
@@ -480,12 +482,7 @@ def orders() -> Response:
         page,
         per_page,
     )
-    return jsonify(
-        items=[order_json(order) for order in listing.items],
-        page=listing.number,
-        per_page=listing.size,
-        total=listing.total,
-    )
+    return page_json(listing, [order_json(order) for order in listing.items])
 
 
 @bp.get("/orders/<reference>")
