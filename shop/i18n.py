@@ -3,6 +3,7 @@ translation functions the code and the templates call (Flask-Babel's semantics, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from gettext import NullTranslations
 from typing import Any
 
@@ -18,7 +19,12 @@ COOKIE = "lang"
 def select_locale() -> str:
     if not has_request_context():
         return DEFAULT  # commands and background work speak Indonesian
-    chosen = request.cookies.get(COOKIE, "")
+    return locale_from(request.cookies)
+
+
+def locale_from(cookies: Mapping[str, str]) -> str:
+    """The language a visitor with these cookies reads."""
+    chosen = cookies.get(COOKIE, "")
     return chosen if chosen in LANGUAGES else DEFAULT
 
 

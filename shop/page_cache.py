@@ -21,15 +21,21 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 from flask import Flask, Request, Response, current_app, g, request, session
 from flask_wtf.csrf import generate_csrf
+from itsdangerous import BadSignature
+from werkzeug.http import parse_cookie
 
-from .i18n import select_locale
+from . import request_log, web
+from .i18n import locale_from, select_locale
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger(__name__)
 
@@ -231,10 +237,11 @@ def _cacheable_request(app: Flask, req: Request) -> bool:
     )
 
 
-def cache_key(req: Request) -> str:
+def cache_key(locale: str, environ: WSGIEnvironment) -> str:
     """The language the page is rendered in, and the path with its query string."""
-    address = req.path.encode() + b"?" + req.query_string
-    return f"{select_locale()}:{hashlib.blake2b(address, digest_size=16).hexdigest()}"
+    path = environ.get("PATH_INFO") or "/"
+    address = f"{path}?{environ.get('QUERY_STRING', '')}".encode("latin-1", "replace")
+    return f"{locale}:{hashlib.blake2b(address, digest_size=16).hexdigest()}"
 
 
 def _response(page: Page) -> Response:
@@ -251,7 +258,7 @@ def _serve_cached() -> Response | None:
     req: Request = request._get_current_object()  # type: ignore[attr-defined]
     if app.config["PAGE_CACHE_SECONDS"] <= 0 or not _cacheable_request(app, req):
         return None
-    key = cache_key(req)
+    key = cache_key(select_locale(), req.environ)
     page = app.extensions["page_cache"].get(key)
     if page is None:
         g.page_cache_key = key  # a miss: the response may be stored
@@ -285,6 +292,99 @@ def _store(response: Response) -> Response:
     return response
 
 
+class Hits:
+    """WSGI: answers a hit on a page that is the same for every anonymous visitor (no CSRF token
+    in it) before Flask is entered: no request context, session, routing or hooks.
+
+    That is most of the storefront's traffic; everything else (a miss, a page with the visitor's
+    CSRF token, anyone who is not anonymous) goes on to Flask, whose first hook serves hits on
+    pages with a token. The response is the one Flask would send: the stored headers, the
+    security headers, the request id and `Vary: Cookie`, and the request's log line.
+    """
+
+    def __init__(self, app: Flask, inner: WSGIApplication) -> None:
+        self.app = app
+        self.inner = inner
+        self._paths: tuple[frozenset[str], tuple[str, ...]] | None = None
+
+    def catalog_paths(self) -> tuple[frozenset[str], tuple[str, ...]]:
+        """The cached views' paths, and prefixes of those with a variable part: a cheap test
+        before any cookie is read. Taken from the routes at the first request, when all exist."""
+        if self._paths is None:
+            exact, prefixes = set(), []
+            for rule in self.app.url_map.iter_rules():
+                if rule.endpoint in CACHED_ENDPOINTS:
+                    static, variable, _ = rule.rule.partition("<")
+                    if variable:
+                        prefixes.append(static)
+                    else:
+                        exact.add(static)
+            self._paths = (frozenset(exact), tuple(prefixes))
+        return self._paths
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        page = self._shared_page(environ)
+        if page is None:
+            return self.inner(environ, start_response)
+        given = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = request_log.new_request_id(given)
+        headers = [*page.headers, ("X-Page-Cache", "hit"), ("Content-Length", str(len(page.body)))]
+        secure = environ.get("wsgi.url_scheme") == "https"
+        headers += web.missing_security_headers({name.lower() for name, _ in headers}, secure)
+        headers += [(request_log.HEADER, request_id), ("Vary", "Cookie")]
+        start_response("200 OK", headers)
+        method = environ["REQUEST_METHOD"]
+        request_log.write_line(
+            method=method,
+            path=environ.get("PATH_INFO") or "/",
+            status=200,
+            started=started,
+            user_id=None,
+            remote_addr=environ.get("REMOTE_ADDR"),
+            size=len(page.body),
+            request_id=request_id,
+        )
+        return [] if method == "HEAD" else [page.body]
+
+    def _shared_page(self, environ: WSGIEnvironment) -> Page | None:
+        app = self.app
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return None
+        path = environ.get("PATH_INFO") or "/"
+        exact, prefixes = self.catalog_paths()
+        if path not in exact and not path.startswith(prefixes):
+            return None
+        if app.config["PAGE_CACHE_SECONDS"] <= 0:
+            return None
+        cookies = parse_cookie(environ.get("HTTP_COOKIE"))
+        if not self._anonymous(cookies):
+            return None
+        page = app.extensions["page_cache"].get(cache_key(locale_from(cookies), environ))
+        if page is None or CSRF_MARK in page.body:
+            return None  # rendered, or served with the visitor's token, by Flask
+        return page  # type: ignore[no-any-return]
+
+    def _anonymous(self, cookies: Mapping[str, str]) -> bool:
+        """As `_anonymous_session`, from the cookies: Flask's session is not loaded here."""
+        app = self.app
+        if app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies:
+            return False
+        value = cookies.get(app.config["SESSION_COOKIE_NAME"])
+        if not value:
+            return True
+        serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+        if serializer is None:
+            return False
+        lifetime = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data = serializer.loads(value, max_age=lifetime)
+        except BadSignature:
+            return True  # Flask would start an empty session
+        anonymous = {app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), "_fresh"}
+        return isinstance(data, dict) and set(data) <= anonymous
+
+
 def register(app: Flask) -> None:
     """Call before any other extension registers its hooks: a hit then skips all of them.
 
@@ -298,3 +398,4 @@ def register(app: Flask) -> None:
     app.extensions["page_cache"] = PageCache(RedisStore(url) if url else None)
     app.before_request(_serve_cached)
     app.after_request(_store)
+    app.wsgi_app = Hits(app, app.wsgi_app)  # type: ignore[method-assign]

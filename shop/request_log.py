@@ -41,9 +41,13 @@ def request_id() -> str | None:
     return g.get("request_id") if has_request_context() else None
 
 
+def new_request_id(given: str) -> str:
+    """The caller's id when it is a sane token, else a new one."""
+    return given if _SANE_ID.fullmatch(given) else uuid.uuid4().hex
+
+
 def _start() -> None:
-    given = request.headers.get(HEADER, "")
-    g.request_id = given if _SANE_ID.fullmatch(given) else uuid.uuid4().hex
+    g.request_id = new_request_id(request.headers.get(HEADER, ""))
     g.request_started = time.perf_counter()
 
 
@@ -72,24 +76,49 @@ def _finish(response: Response) -> Response:
     req = request._get_current_object()  # type: ignore[attr-defined]
     state = g._get_current_object()  # type: ignore[attr-defined]
     response.headers[HEADER] = state.get("request_id") or ""
-    started = state.get("request_started")
+    write_line(
+        method=req.method,
+        path=_logged_path(req),
+        status=response.status_code,
+        started=state.get("request_started"),
+        user_id=_user_id(state.get("api_buyer") or state.get("_login_user")),
+        remote_addr=req.remote_addr,
+        size=response.content_length,  # None for a streamed body
+    )
+    return response
+
+
+def write_line(
+    method: str,
+    path: str,
+    status: int,
+    started: float | None,
+    user_id: int | None,
+    remote_addr: str | None,
+    size: int | None,
+    request_id: str | None = None,
+) -> None:
+    """The request's line. `request_id` is for a request answered outside Flask's context
+    (a page-cache hit); inside it, the id comes from `g` as for any other line."""
     duration = round((time.perf_counter() - started) * 1000, 1) if started else None
     fields = {
-        "method": req.method,
-        "path": _logged_path(req),
-        "status": response.status_code,
+        "method": method,
+        "path": path,
+        "status": status,
         "duration_ms": duration,
-        "user_id": _user_id(state.get("api_buyer") or state.get("_login_user")),
-        "remote_addr": req.remote_addr,
-        "size": response.content_length,  # None for a streamed body
+        "user_id": user_id,
+        "remote_addr": remote_addr,
+        "size": size,
     }
-    log.info("%s %s %s", fields["method"], fields["path"], fields["status"], extra={"http": fields})
-    return response
+    extra: dict[str, Any] = {"http": fields}
+    if request_id is not None:
+        extra["given_request_id"] = request_id
+    log.info("%s %s %s", method, path, status, extra=extra)
 
 
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id()
+        record.request_id = getattr(record, "given_request_id", None) or request_id()
         return True
 
 

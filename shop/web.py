@@ -79,17 +79,21 @@ SECURITY_HEADERS = (
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
+def missing_security_headers(present: set[str], secure: bool) -> list[tuple[str, str]]:
+    """The security headers a response with headers `present` (lower case) lacks."""
+    wanted = [("Content-Security-Policy", DEFAULT_CSP), *SECURITY_HEADERS]
+    if secure:
+        wanted.append(HSTS)
+    return [(name, value) for name, value in wanted if name.lower() not in present]
+
+
 def _security_headers(response: Response) -> Response:
     headers = response.headers
     # One pass over the headers: `Headers.setdefault` would scan them, and raise and catch an
     # exception, for each header that is missing.
     present = {name.lower() for name, _ in headers}
-    wanted = [("Content-Security-Policy", DEFAULT_CSP), *SECURITY_HEADERS]
-    if request.is_secure:
-        wanted.append(HSTS)
-    for name, value in wanted:
-        if name.lower() not in present:
-            headers.add(name, value)
+    for name, value in missing_security_headers(present, request.is_secure):
+        headers.add(name, value)
     return response
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
@@ -108,6 +109,89 @@ def test_each_visitor_gets_their_own_working_csrf_token_from_a_cached_page(app, 
         data={"csrf_token": second_token.decode(), "product_id": besek_id(), "quantity": 100},
     )
     assert refused.status_code == 400
+
+
+@pytest.fixture
+def flask_entered(app, monkeypatch):  # type: ignore[no-untyped-def]
+    """How many requests reached Flask's first before-request hook."""
+    entered = []
+    hooks = [lambda: entered.append(1), *app.before_request_funcs.get(None, [])]
+    monkeypatch.setitem(app.before_request_funcs, None, hooks)
+    return entered
+
+
+def test_a_page_the_same_for_everyone_is_answered_before_flask(
+    client, cache, flask_entered, capsys
+):
+    rendered = client.get("/products")
+    assert len(flask_entered) == 1
+    capsys.readouterr()
+    hit = client.get("/products", headers={"X-Request-ID": "lb-42"})
+    assert flask_entered == [1]  # Flask never saw the hit
+    assert hit.headers["X-Page-Cache"] == "hit"
+    assert hit.data == rendered.data
+    # What Flask's hooks would have added: the same headers, but the request id its own.
+    expected = {
+        k: v for k, v in rendered.headers.items() if k not in ("X-Page-Cache", "X-Request-ID")
+    }
+    assert {
+        k: v for k, v in hit.headers.items() if k not in ("X-Page-Cache", "X-Request-ID")
+    } == expected
+    assert hit.headers["X-Request-ID"] == "lb-42"
+    assert hit.headers["Vary"] == "Cookie"
+    [line] = [json.loads(x) for x in capsys.readouterr().err.splitlines() if '"shop.request"' in x]
+    assert line["request_id"] == "lb-42"
+    assert (line["method"], line["path"], line["status"]) == ("GET", "/products", 200)
+    assert line["size"] == len(hit.data)
+    assert line["user_id"] is None
+    assert line["remote_addr"] == "127.0.0.1"
+
+
+def test_a_hit_before_flask_adds_hsts_over_https_only(client, cache, flask_entered):
+    client.get("/products")
+    plain = client.get("/products")
+    secure = client.get("/products", base_url="https://localhost")
+    assert flask_entered == [1]
+    assert "Strict-Transport-Security" not in plain.headers
+    assert secure.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_a_page_with_the_visitors_token_is_served_by_flask(client, cache, flask_entered):
+    client.get(BESEK)
+    hit = client.get(BESEK)
+    assert hit.headers["X-Page-Cache"] == "hit"
+    assert len(flask_entered) == 2  # it needs the visitor's CSRF token, which Flask makes
+
+
+def test_a_session_holding_only_a_csrf_token_is_anonymous_before_flask(
+    client, cache, flask_entered
+):
+    client.get(BESEK)  # a signed session cookie with a CSRF token
+    assert client.get_cookie("session") is not None
+    client.get("/products")
+    assert client.get("/products").headers["X-Page-Cache"] == "hit"
+    assert len(flask_entered) == 2  # the product page and the miss; not the hit
+
+
+def test_a_forged_session_cookie_is_read_as_flask_reads_it(client, cache, flask_entered):
+    client.get("/products")
+    # Unsigned claims of a signed-in user: Flask would start an empty session, an anonymous one.
+    client.set_cookie("session", "eyJfdXNlcl9pZCI6IjEifQ.forged.signature")
+    hit = client.get("/products")
+    assert hit.headers["X-Page-Cache"] == "hit"
+    assert len(flask_entered) == 1  # the miss only
+    assert b"Sign out" not in hit.data and b"Keluar" not in hit.data
+
+
+def test_a_cart_in_the_session_goes_to_flask(client, cache, flask_entered):
+    client.get(BESEK)
+    token = _TOKEN.search(client.get(BESEK).data).group(1).decode()
+    client.get("/products")
+    client.post("/cart", data={"csrf_token": token, "product_id": besek_id(), "quantity": 100})
+    entered = len(flask_entered)
+    page = client.get("/products")
+    assert len(flask_entered) == entered + 1
+    assert "X-Page-Cache" not in page.headers
 
 
 def test_a_visitor_who_has_seen_a_form_still_gets_cached_pages(client, cache):
