@@ -91,6 +91,8 @@ ATTEMPT_LABELS = {
     AttemptStatus.PENDING: _l("Waiting for the card company"),
     AttemptStatus.SUCCEEDED: _l("Paid"),
     AttemptStatus.FAILED: _l("Not paid"),
+    AttemptStatus.RETURNING: _l("Paid, but not taken by the order: being returned to the card"),
+    AttemptStatus.RETURNED: _l("Returned to the card by Stripe"),
 }
 REFUND_LABELS = {
     RefundStatus.PENDING: _l("Sent to Stripe, waiting for its confirmation"),

@@ -1,0 +1,206 @@
+"""Card money an order no longer takes goes back to the buyer, once, and never counts as paid.
+
+The salted-fish seller has the card page open for the Rp 200.000 of besek while the order is
+cancelled or a line of it is (by the buyer in another tab, or by the facility). A pending
+intent is cancelled at Stripe; one the buyer paid a moment before, whose webhook comes late,
+is refunded whole by Stripe: never a Payment, never in the ledger.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from catalog.models import Facility
+from finance import checks
+from finance.models import Posting
+from orders.checkout import place_orders
+from orders.fulfilment import cancel_line, cancel_order
+from orders.models import Order, PaymentMethod
+from payments import services, stripe_gateway
+from payments.models import AttemptStatus, CardAttempt
+from shop.extensions import db
+from shop.i18n import gettext as _
+
+from .orders_fixtures import besek_in_two_batches, checkout
+from .stripe_helpers import SECRET_KEY, WEBHOOK_SECRET, event, post_webhook
+from .test_payments_card import (  # noqa: F401  (fixtures, found by name)
+    besek_order,
+    pay_in_the_browser,
+    payments_of,
+    stripe_app,
+    wait_until,
+)
+
+FULL = 20_000_000  # Rp 200.000 as Stripe counts it
+
+
+def attempt_of(attempt_id: int) -> CardAttempt:
+    db.session.rollback()
+    return db.session.get(CardAttempt, attempt_id)
+
+
+def paid_while_the_webhook_is_late(app: Flask, order_id: int, buyer) -> CardAttempt:
+    """The buyer pays by card, and Stripe's one delivery of the success is lost."""
+    app.config["STRIPE_WEBHOOK_SECRET"] = "whsec_wrong"  # localstripe's delivery is refused
+    try:
+        attempt = stripe_gateway.start_card_payment(order_id, buyer)
+        assert pay_in_the_browser(attempt.intent_id).status == "succeeded"
+        time.sleep(1.5)
+    finally:
+        app.config["STRIPE_WEBHOOK_SECRET"] = WEBHOOK_SECRET
+    assert attempt_of(attempt.id).status is AttemptStatus.PENDING
+    return attempt
+
+
+def succeeded_event(intent_id: str) -> dict:
+    intent = stripe_gateway.client().v1.payment_intents.retrieve(intent_id).to_dict()
+    assert intent["status"] == "succeeded"
+    return event("payment_intent.succeeded", intent)
+
+
+def refunds_at_stripe(intent_id: str) -> tuple[int, int]:
+    """How many refunds Stripe made of the intent's charge, and their sum (× 100)."""
+    client = stripe_gateway.client()
+    charge = client.v1.payment_intents.retrieve(intent_id).latest_charge
+    refunds = client.v1.refunds.list(params={"payment_intent": intent_id}).data
+    return len(refunds), client.v1.charges.retrieve(charge.id).amount_refunded
+
+
+def ledger_untouched(order_id: int) -> bool:
+    db.session.rollback()
+    postings = db.session.scalar(select(func.count(Posting.id)).where(Posting.order_id == order_id))
+    return postings == 0 and checks.problems() == []
+
+
+@pytest.fixture
+def stripe_on(request) -> Flask:
+    """The card tests' app on localstripe, its webhooks delivered to the live server."""
+    return request.getfixturevalue("stripe_app")
+
+
+@pytest.fixture
+def order(request) -> Order:
+    """The card tests' order: 1,600 besek, Rp 200.000."""
+    return request.getfixturevalue("besek_order")
+
+
+@pytest.fixture
+def two_line_order(users, facilities) -> Order:
+    """800 besek of each of two kinds: Rp 100.000 a line, Rp 200.000 in all."""
+    facility = db.session.get(Facility, facilities["banjarnegara"])
+    first, second = (besek_in_two_batches(facility)[0] for _ in range(2))
+    [order] = place_orders(users["buyer"], checkout({first.id: 800, second.id: 800}))
+    assert len(order.lines) == 2 and order.total == 200_000
+    return order
+
+
+# A succeeded intent that the order refuses is refunded whole, once
+
+
+@pytest.mark.parametrize("first", ["webhook", "reconcile"])
+def test_a_card_payment_for_a_cancelled_order_is_refunded_whole_once(
+    stripe_on, client, users, order, first
+):
+    attempt = paid_while_the_webhook_is_late(stripe_on, order.id, users["buyer"])
+    # Stripe will not cancel a paid intent: the attempt waits for the news of its success.
+    cancel_order(order.id, "Salah pesan", users["buyer"])
+    assert attempt_of(attempt.id).status is AttemptStatus.PENDING
+
+    late = succeeded_event(attempt.intent_id)
+    if first == "webhook":
+        response = post_webhook(client, late)
+        assert response.get_json()["outcome"] == (
+            "refused: the order takes no payment; the intent is returned"
+        )
+        assert stripe_gateway.reconcile(order.id) == []
+    else:
+        assert stripe_gateway.reconcile(order.id) == [
+            "refused: the order takes no payment; the intent is returned",
+            "returned",
+        ]
+        assert post_webhook(client, late).get_json()["outcome"].startswith("no change")
+    assert post_webhook(client, late).get_json()["outcome"] == "duplicate"
+    again = succeeded_event(attempt.intent_id)  # another event about the same intent
+    assert post_webhook(client, again).get_json()["outcome"].startswith("no change")
+
+    assert refunds_at_stripe(attempt.intent_id) == (1, FULL)
+    returned = attempt_of(attempt.id)
+    assert returned.status is AttemptStatus.RETURNED
+    assert returned.refund_id.startswith("re_")
+    assert returned.failure == _("The order was cancelled.")
+    assert payments_of(order.id) == 0
+    assert not services.is_paid(order.id)
+    assert ledger_untouched(order.id)
+
+
+def test_a_payment_for_more_than_is_now_due_is_returned_whole(
+    stripe_on, client, users, two_line_order
+):
+    """The buyer paid Rp 200.000; the facility had just cancelled a Rp 100.000 line."""
+    order = two_line_order
+    attempt = paid_while_the_webhook_is_late(stripe_on, order.id, users["buyer"])
+    cancel_line(order.id, order.lines[1].id, "Stok kosong", users["staff_banjarnegara"])
+    assert attempt_of(attempt.id).status is AttemptStatus.PENDING
+
+    post_webhook(client, succeeded_event(attempt.intent_id))
+    assert refunds_at_stripe(attempt.intent_id) == (1, FULL)
+    returned = attempt_of(attempt.id)
+    assert returned.status is AttemptStatus.RETURNED
+    assert returned.failure == _("Less is due on the order now than this payment.")
+    assert payments_of(order.id) == 0
+    assert ledger_untouched(order.id)
+    # What is due now is paid as any payment is, and only that enters the ledger.
+    order = db.session.get(Order, order.id)
+    assert services.payable(order) and services.amount_due(order) == 100_000
+    new = stripe_gateway.start_card_payment(order.id, users["buyer"])
+    pay_in_the_browser(new.intent_id)
+    assert wait_until(lambda: services.is_paid(order.id)), "webhook never arrived"
+    assert services.paid_amount(order.id) == 100_000
+    assert checks.problems() == []
+
+
+def test_a_card_payment_after_a_transfer_paid_the_order_is_returned_whole(
+    stripe_on, client, users, order
+):
+    """The facility confirmed the buyer's transfer while the card page was open, then the card
+    was paid: the order is paid once, by the transfer, and the card money goes back."""
+    attempt = paid_while_the_webhook_is_late(stripe_on, order.id, users["buyer"])
+    services.confirm_receipt(
+        order.id, PaymentMethod.BANK_TRANSFER, 200_000, date.today(), "BRI-0042",
+        users["finance_banjarnegara"],
+    )  # fmt: skip
+    post_webhook(client, succeeded_event(attempt.intent_id))
+    assert refunds_at_stripe(attempt.intent_id) == (1, FULL)
+    assert attempt_of(attempt.id).status is AttemptStatus.RETURNED
+    assert services.paid_amount(order.id) == 200_000
+    assert services.overpaid_amount(db.session.get(Order, order.id)) == 0
+    assert checks.problems() == []
+
+
+def test_a_claimed_refund_is_not_made_twice_until_its_claim_is_old(stripe_on, client, users, order):
+    """Another process started the refund call (and died, or is still waiting for Stripe)."""
+    attempt = paid_while_the_webhook_is_late(stripe_on, order.id, users["buyer"])
+    cancel_order(order.id, "Salah pesan", users["buyer"])
+    late = succeeded_event(attempt.intent_id)
+    stripe_on.config["STRIPE_SECRET_KEY"] = ""  # the webhook marks it, and cannot refund it
+    try:
+        post_webhook(client, late)
+    finally:
+        stripe_on.config["STRIPE_SECRET_KEY"] = SECRET_KEY
+    row = attempt_of(attempt.id)
+    assert row.status is AttemptStatus.RETURNING
+    row.return_started_at = services.now()
+    db.session.commit()
+
+    assert stripe_gateway.return_refused(order.id) == ["no change: the refund is being made"]
+    assert refunds_at_stripe(attempt.intent_id) == (0, 0)
+    row = attempt_of(attempt.id)
+    row.return_started_at = services.now() - stripe_gateway.RETURN_CLAIM - timedelta(seconds=1)
+    db.session.commit()
+    assert stripe_gateway.return_refused(order.id) == ["returned"]
+    assert refunds_at_stripe(attempt.intent_id) == (1, FULL)
