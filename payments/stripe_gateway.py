@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from orders.models import PaymentMethod
+from orders.models import Order, PaymentMethod
 from shop import audit
 from shop.accounts.models import User
 from shop.database import write_transaction
@@ -310,6 +310,51 @@ def return_attempt(attempt_id: int, user: User | None = None) -> str:
             )
     log.info("card attempt %s (%s) returned by Stripe refund %s", attempt_id, intent_id, refund.id)
     return "returned"
+
+
+def cancel_untaken_intents(order_id: int) -> list[str]:
+    """Cancels at Stripe the order's pending intents it would refuse if paid: all of them once
+    it is cancelled, those for more than is due once it owes less. Call it after the change has
+    committed: Stripe is never called under the order's row lock. Safe to run twice.
+
+    The order's change stands whatever Stripe says. An intent Stripe does not cancel (the buyer
+    paid it a moment ago) or that it cannot be reached for stays pending: when its success is
+    reported, the order refuses it and the money goes back (`apply_intent`, `return_attempt`).
+    """
+    order = db.session.get(Order, order_id)
+    pending = db.session.scalars(
+        select(CardAttempt)
+        .where(
+            CardAttempt.order_id == order_id,
+            CardAttempt.status == AttemptStatus.PENDING,
+            CardAttempt.intent_id.is_not(None),
+        )
+        .order_by(CardAttempt.id)
+    ).all()
+    untaken = [
+        (a.id, a.intent_id, refusal)
+        for a in pending
+        if (refusal := services.card_refusal(order, a.amount))
+    ]
+    if untaken and not configured():
+        log.error("order %s: its intents stay at Stripe, which is not configured", order_id)
+        return []
+    outcomes = []
+    for attempt_id, intent_id, refusal in untaken:
+        try:
+            client().v1.payment_intents.cancel(intent_id)
+        except stripe.StripeError as error:
+            log.warning("order %s: payment intent %s not cancelled: %s", order_id, intent_id, error)
+            outcomes.append("not cancelled")
+            continue
+        with write_transaction():
+            attempt = db.session.get(CardAttempt, attempt_id, with_for_update=True)
+            # Stripe's own payment_intent.canceled event may have marked it failed already.
+            if attempt.status in {AttemptStatus.PENDING, AttemptStatus.FAILED}:
+                attempt.status = AttemptStatus.FAILED
+                attempt.failure = refusal
+        outcomes.append("cancelled")
+    return outcomes
 
 
 def refund_by_card(refund: Refund) -> None:

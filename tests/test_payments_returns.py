@@ -20,6 +20,7 @@ from finance import checks
 from finance.models import Posting
 from orders.checkout import place_orders
 from orders.fulfilment import cancel_line, cancel_order
+from orders.lifecycle import OrderStatus
 from orders.models import Order, PaymentMethod
 from payments import services, stripe_gateway
 from payments.models import AttemptStatus, CardAttempt
@@ -27,7 +28,7 @@ from shop.extensions import db
 from shop.i18n import gettext as _
 
 from .orders_fixtures import besek_in_two_batches, checkout
-from .stripe_helpers import SECRET_KEY, WEBHOOK_SECRET, event, post_webhook
+from .stripe_helpers import SECRET_KEY, WEBHOOK_SECRET, event, free_port, post_webhook
 from .test_payments_card import (  # noqa: F401  (fixtures, found by name)
     besek_order,
     pay_in_the_browser,
@@ -97,6 +98,56 @@ def two_line_order(users, facilities) -> Order:
     [order] = place_orders(users["buyer"], checkout({first.id: 800, second.id: 800}))
     assert len(order.lines) == 2 and order.total == 200_000
     return order
+
+
+# A pending intent the order would now refuse is cancelled at Stripe
+
+
+def test_cancelling_the_order_cancels_its_pending_intent_at_stripe(stripe_on, users, order):
+    attempt = stripe_gateway.start_card_payment(order.id, users["buyer"])
+    cancel_order(order.id, "Salah pesan", users["buyer"])
+
+    intent = stripe_gateway.client().v1.payment_intents.retrieve(attempt.intent_id)
+    assert intent.status == "canceled"
+    cancelled = attempt_of(attempt.id)
+    assert cancelled.status is AttemptStatus.FAILED
+    assert cancelled.failure == _("The order was cancelled.")
+    # The card page still open cannot charge the buyer now.
+    with pytest.raises(Exception, match="Bad request"):
+        pay_in_the_browser(attempt.intent_id)
+    # Run again, it finds nothing to cancel and changes nothing.
+    assert stripe_gateway.cancel_untaken_intents(order.id) == []
+    assert attempt_of(attempt.id).failure == cancelled.failure
+    assert payments_of(order.id) == 0
+
+
+def test_cancelling_a_line_cancels_the_intent_for_the_old_amount(stripe_on, users, two_line_order):
+    order = two_line_order
+    old = stripe_gateway.start_card_payment(order.id, users["buyer"])
+    cancel_line(order.id, order.lines[1].id, "Stok kosong", users["staff_banjarnegara"])
+
+    assert stripe_gateway.client().v1.payment_intents.retrieve(old.intent_id).status == "canceled"
+    assert attempt_of(old.id).status is AttemptStatus.FAILED
+    assert attempt_of(old.id).failure == _("Less is due on the order now than this payment.")
+    # The buyer pays again what is due now, and that pays the order.
+    new = stripe_gateway.start_card_payment(order.id, users["buyer"])
+    assert (new.number, new.amount) == (2, 100_000)
+    pay_in_the_browser(new.intent_id)
+    assert wait_until(lambda: services.is_paid(order.id)), "webhook never arrived"
+    assert services.paid_amount(order.id) == 100_000
+
+
+def test_stripe_unreachable_leaves_the_cancellation_standing(stripe_on, users, order):
+    attempt = stripe_gateway.start_card_payment(order.id, users["buyer"])
+    api = stripe_on.config["STRIPE_API_BASE"]
+    stripe_on.config["STRIPE_API_BASE"] = f"http://127.0.0.1:{free_port()}"  # nobody listens
+    try:
+        cancel_order(order.id, "Salah pesan", users["buyer"])
+    finally:
+        stripe_on.config["STRIPE_API_BASE"] = api
+    db.session.rollback()
+    assert db.session.get(Order, order.id).status is OrderStatus.CANCELLED
+    assert attempt_of(attempt.id).status is AttemptStatus.PENDING  # its success is refused later
 
 
 # A succeeded intent that the order refuses is refunded whole, once
