@@ -23,10 +23,11 @@ from orders.fulfilment import cancel_line, cancel_order
 from orders.lifecycle import OrderStatus
 from orders.models import Order, PaymentMethod
 from payments import services, stripe_gateway
-from payments.models import AttemptStatus, CardAttempt
-from shop.extensions import db
+from payments.models import AttemptStatus, CardAttempt, StripeEvent
+from shop.extensions import db, limiter
 from shop.i18n import gettext as _
 
+from .helpers import login, post_form, visible_text
 from .orders_fixtures import besek_in_two_batches, checkout
 from .stripe_helpers import SECRET_KEY, WEBHOOK_SECRET, event, free_port, post_webhook
 from .test_payments_card import (  # noqa: F401  (fixtures, found by name)
@@ -255,3 +256,65 @@ def test_a_claimed_refund_is_not_made_twice_until_its_claim_is_old(stripe_on, cl
     db.session.commit()
     assert stripe_gateway.return_refused(order.id) == ["returned"]
     assert refunds_at_stripe(attempt.intent_id) == (1, FULL)
+
+
+# A refund Stripe cannot make stays owed, is shown to finance, and is made once on retry
+
+
+@pytest.fixture
+def finance(app_ctx, users):
+    limiter.reset()
+    client = app_ctx.test_client()
+    client.set_cookie("lang", "en")
+    login(client, users["finance_banjarnegara"].email)
+    return client
+
+
+def test_a_refund_stripe_cannot_make_is_shown_to_finance_and_made_once_on_retry(
+    stripe_on, client, finance, users, facilities, order
+):
+    attempt = paid_while_the_webhook_is_late(stripe_on, order.id, users["buyer"])
+    cancel_order(order.id, "Salah pesan", users["buyer"])
+    late = succeeded_event(attempt.intent_id)
+    api = stripe_on.config["STRIPE_API_BASE"]
+    stripe_on.config["STRIPE_API_BASE"] = f"http://127.0.0.1:{free_port()}"  # nobody listens
+    try:
+        assert post_webhook(client, late).status_code == 200
+        owed = attempt_of(attempt.id)
+        assert owed.status is AttemptStatus.RETURNING
+        assert owed.return_started_at is None  # free for the next try
+        assert owed.refund_id is None
+    finally:
+        stripe_on.config["STRIPE_API_BASE"] = api
+    assert refunds_at_stripe(attempt.intent_id) == (0, 0)
+    assert payments_of(order.id) == 0
+    assert ledger_untouched(order.id)
+
+    url = f"/office/{facilities['banjarnegara']}/orders/{order.id}/payments"
+    page = visible_text(finance.get(url).get_data(as_text=True))
+    assert "Card payments to return" in page
+    assert "IDR 200,000 was paid by card after the order stopped taking it" in page
+    assert "being returned to the card" in page
+    assert attempt.intent_id in page
+    assert "Paid so far IDR 0" in page
+
+    # The webhook again (same event) changes nothing; finance's button makes the refund.
+    assert post_webhook(client, late).get_json()["outcome"] == "duplicate"
+    assert refunds_at_stripe(attempt.intent_id) == (0, 0)
+    retry = post_form(finance, f"{url}/returns", form_page=url)
+    assert retry.status_code == 302
+    assert refunds_at_stripe(attempt.intent_id) == (1, FULL)
+    returned = attempt_of(attempt.id)
+    assert returned.status is AttemptStatus.RETURNED
+    page = visible_text(finance.get(url).get_data(as_text=True))
+    assert "Returned to the card by Stripe" in page
+    assert f"Refund {returned.refund_id}" in page
+    assert "Card payments to return" not in page
+
+    # Pressed again (a second tab), and another event and reconcile: still one refund.
+    assert post_form(finance, f"{url}/returns", form_page=url).status_code == 302
+    post_webhook(client, succeeded_event(attempt.intent_id))
+    assert stripe_gateway.reconcile(order.id) == []
+    assert refunds_at_stripe(attempt.intent_id) == (1, FULL)
+    assert db.session.scalar(select(func.count(StripeEvent.id))) == 2
+    assert ledger_untouched(order.id)
