@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from catalog.models import Batch, BatchStatus
 from finance import events
+from payments.stripe_gateway import cancel_untaken_intents
 from shop import audit
 from shop.accounts.models import User
 from shop.database import write_transaction
@@ -265,6 +266,7 @@ def cancel_order(order_id: int, reason: str, user: User) -> Order:
         order.cancel_reason = reason
         _step(order, OrderStatus.CANCELLED, user, reason)
         audit.record("cancel", order, facility_id=order.facility_id, before=before)
+    cancel_untaken_intents(order_id)
     return order
 
 
@@ -291,4 +293,5 @@ def cancel_line(order_id: int, line_id: int, reason: str, user: User) -> Order:
                 order, order.shipments[-1].picked_up if order.shipments else False, user
             )
         audit.record("cancel_line", line, facility_id=order.facility_id, before=before)
+    cancel_untaken_intents(order_id)  # less is due now: intents for the old amount go
     return order

@@ -188,6 +188,10 @@ class CardForm(FlaskForm):
     """Only the CSRF token: the amount charged is what is due, never a number the browser sends."""
 
 
+class ReturnForm(FlaskForm):
+    """Only the CSRF token: what Stripe refunds is each card payment the order refused, whole."""
+
+
 # Staff: money received
 
 

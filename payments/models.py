@@ -24,6 +24,10 @@ class AttemptStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # Stripe took the money but the order refused it (cancelled, or less is due now): it goes
+    # back whole by a Stripe refund, and it never was a Payment.
+    RETURNING = "returning"
+    RETURNED = "returned"  # Stripe made that refund: `refund_id`
 
 
 class CardAttempt(db.Model):
@@ -44,6 +48,9 @@ class CardAttempt(db.Model):
     )
     failure: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # The refund that returns a refused payment; while its call to Stripe runs, no other starts.
+    refund_id: Mapped[str | None] = mapped_column(String(80), unique=True)
+    return_started_at: Mapped[datetime | None]
 
     order: Mapped[Order] = relationship()
 

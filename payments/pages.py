@@ -56,6 +56,7 @@ from .forms import (
     ProofForm,
     ReceiptForm,
     RefundForm,
+    ReturnForm,
     refund_form,
 )
 from .models import (
@@ -91,6 +92,8 @@ ATTEMPT_LABELS = {
     AttemptStatus.PENDING: _l("Waiting for the card company"),
     AttemptStatus.SUCCEEDED: _l("Paid"),
     AttemptStatus.FAILED: _l("Not paid"),
+    AttemptStatus.RETURNING: _l("Paid, but not taken by the order: being returned to the card"),
+    AttemptStatus.RETURNED: _l("Returned to the card by Stripe"),
 }
 REFUND_LABELS = {
     RefundStatus.PENDING: _l("Sent to Stripe, waiting for its confirmation"),
@@ -142,6 +145,7 @@ class PaymentRecord:
     refunded: int
     due: int
     overpaid: int
+    returning: int  # card money the order refused, not yet refunded by Stripe: never paid
     attempts: list[CardAttempt]
     payments: list[Payment]
     refunds: list[Refund]
@@ -150,6 +154,9 @@ class PaymentRecord:
 
 def payment_record(order: Order) -> PaymentRecord:
     by_order = {"order_id": order.id}
+    attempts = list(
+        db.session.scalars(select(CardAttempt).filter_by(**by_order).order_by(CardAttempt.id))
+    )
     return PaymentRecord(
         state=due_state(order),
         total=order.total,
@@ -157,9 +164,8 @@ def payment_record(order: Order) -> PaymentRecord:
         refunded=services.refunded_amount(order.id),
         due=services.amount_due(order),
         overpaid=services.overpaid_amount(order),
-        attempts=list(
-            db.session.scalars(select(CardAttempt).filter_by(**by_order).order_by(CardAttempt.id))
-        ),
+        returning=sum(a.amount for a in attempts if a.status is AttemptStatus.RETURNING),
+        attempts=attempts,
         payments=list(
             db.session.scalars(select(Payment).filter_by(**by_order).order_by(Payment.id))
         ),
@@ -428,6 +434,7 @@ def _office_page(
         record=record,
         receipt_form=receipt,
         refund_form=refund,
+        return_form=ReturnForm(formdata=None),
         staff_links=True,
         **_context(),
     ), status
@@ -511,6 +518,27 @@ def office_refund(facility_id: int, order_id: int) -> Page | Response:
     else:
         message = _("The refund of %(amount)s is recorded.", amount=rupiah(refund.amount))
     return _to_office_page(facility, order, message)
+
+
+@office_bp.post("/orders/<int:order_id>/payments/returns", endpoint="order_card_return")
+@login_required
+def office_card_return(facility_id: int, order_id: int) -> Page | Response:
+    """Finance ask Stripe again to refund the card payments the order refused."""
+    facility, order = _money_order(facility_id, order_id)
+    if not ReturnForm().validate():
+        return _office_page(facility, order, INVALID)
+    stripe_gateway.return_refused(order.id, current_user)
+    if payment_record(order).returning:
+        _refused(
+            [
+                _(
+                    "Stripe has not refunded it yet: it could not be reached, or another refund "
+                    "of it is under way. Please try again in a few minutes."
+                )
+            ]
+        )
+        return _office_page(facility, order, UNAVAILABLE)
+    return _to_office_page(facility, order, _("Stripe has refunded it to the buyer's card."))
 
 
 @office_bp.get("/orders/<int:order_id>/proofs/<int:proof_id>", endpoint="order_transfer_proof")

@@ -78,9 +78,9 @@ def amount_due(order: Order) -> int:
 
 
 def overpaid_amount(order: Order) -> int:
-    """Money received beyond the total and not yet returned: a card payment that lands after a
-    transfer already paid the order, or a line cancelled after payment. It is owed back to the
-    buyer; a cancelled order's money is returned through refunds of its lines instead."""
+    """Money received beyond the total and not yet returned: a line cancelled after payment.
+    It is owed back to the buyer; a cancelled order's money is returned through refunds of its
+    lines instead. (A card payment beyond what is due is never received: `card_refusal`.)"""
     if order.status is OrderStatus.CANCELLED:
         return 0
     return max(0, paid_amount(order.id) - refunded_amount(order.id) - order.total)
@@ -94,6 +94,20 @@ def payable(order: Order) -> bool:
         and not is_paid(order.id)
         and amount_due(order) > 0
     )
+
+
+def card_refusal(order: Order, amount: int) -> str:
+    """Why the order cannot take a card payment of `amount` whole now; "" when it can.
+
+    A card payment is taken whole or not at all. Beyond what is due it would be money that the
+    ledger never receives (its receipt is the order's total) and that finance would have to
+    notice and send back by hand: instead Stripe refunds it whole, and the buyer pays what is due.
+    """
+    if order.status is OrderStatus.CANCELLED:
+        return _("The order was cancelled.")
+    if amount > amount_due(order):
+        return _("Less is due on the order now than this payment.")
+    return ""
 
 
 def record_payment(

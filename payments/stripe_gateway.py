@@ -7,7 +7,7 @@ from the browser's redirect. Each event id is handled once; events may come twic
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import stripe
@@ -15,7 +15,8 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from orders.models import PaymentMethod
+from orders.models import Order, PaymentMethod
+from shop import audit
 from shop.accounts.models import User
 from shop.database import write_transaction
 from shop.extensions import db
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 CURRENCY = "idr"
 CENTS = 100  # Stripe treats IDR as a two-decimal currency
+# Attempts whose money is settled: a later event about their intent changes nothing.
+SETTLED = frozenset({AttemptStatus.SUCCEEDED, AttemptStatus.RETURNING, AttemptStatus.RETURNED})
+# A refund call started longer ago than this died with its process: another may start.
+RETURN_CLAIM = timedelta(minutes=10)
 
 
 def configured() -> bool:
@@ -135,21 +140,26 @@ def apply_intent(intent: dict[str, Any]) -> str:
                 attempt.amount * CENTS,
             )
             return "refused: amount, currency or order does not match"
+        if attempt.status in SETTLED:
+            return f"no change: intent succeeded, attempt {attempt.status}"
         order = services.locked_order(attempt.order_id)
-        try:
-            services.record_payment(
-                order, PaymentMethod.CARD, attempt.amount, date.today(), reference=attempt.intent_id
-            )
-        except PaymentRefused as refused:
+        refusal = services.card_refusal(order, attempt.amount)
+        if refusal:
             # Stripe took the money for an order cancelled meanwhile (in another tab, while the
-            # card page was open). A 500 would only make Stripe retry for days: log it for a refund.
+            # card page was open) or now owing less: it goes back whole once this commits
+            # (`return_refused`). A 500 would only make Stripe retry for days.
             log.warning(
-                "payment intent %s succeeded but order %s refuses it (%s): refund it at Stripe",
+                "payment intent %s succeeded but order %s refuses it (%s): returning it",
                 intent.get("id"),
                 attempt.order_id,
-                refused,
+                refusal,
             )
-            return "refused: the order takes no payment; refund the intent"
+            attempt.status = AttemptStatus.RETURNING
+            attempt.failure = refusal
+            return "refused: the order takes no payment; the intent is returned"
+        services.record_payment(
+            order, PaymentMethod.CARD, attempt.amount, date.today(), reference=attempt.intent_id
+        )
         attempt.status = AttemptStatus.SUCCEEDED
         return "paid"
     if (
@@ -180,13 +190,17 @@ def _apply_refunds(charge: dict[str, Any]) -> str:
 def handle_event(event: dict[str, Any]) -> str:
     """Handles a verified event once; the same event id again changes nothing."""
     try:
-        return _handle_once(event)
+        outcome = _handle_once(event)
     except IntegrityError:
         # Delivered twice at once: both passed the check in _handle_once before either was recorded,
         # and the other delivery committed first. This one's writes were rolled back.
         if db.session.scalar(select(StripeEvent.id).where(StripeEvent.event_id == event["id"])):
             return "duplicate"
         raise
+    obj = (event.get("data") or {}).get("object") or {}
+    if outcome != "duplicate" and event.get("type", "").startswith("payment_intent."):
+        _return_intent(obj.get("id"))  # after the commit: no row is locked during the call
+    return outcome
 
 
 def _handle_once(event: dict[str, Any]) -> str:
@@ -220,6 +234,126 @@ def reconcile(order_id: int) -> list[str]:
         intent = client().v1.payment_intents.retrieve(attempt.intent_id).to_dict()
         with write_transaction():
             outcomes.append(apply_intent(intent))
+    return outcomes + return_refused(order_id)
+
+
+def return_refused(order_id: int, user: User | None = None) -> list[str]:
+    """Refunds at Stripe the card payments the order refused and still holds: the retry of a
+    refund that could not be made when the payment was refused. `user`: staff asked for it."""
+    owed = db.session.scalars(
+        select(CardAttempt.id)
+        .where(CardAttempt.order_id == order_id, CardAttempt.status == AttemptStatus.RETURNING)
+        .order_by(CardAttempt.id)
+    ).all()
+    return [return_attempt(attempt_id, user) for attempt_id in owed]
+
+
+def _return_intent(intent_id: str | None) -> None:
+    attempt_id = db.session.scalar(
+        select(CardAttempt.id).where(
+            CardAttempt.intent_id == intent_id, CardAttempt.status == AttemptStatus.RETURNING
+        )
+    )
+    if attempt_id is not None:
+        log.info("payment intent %s: %s", intent_id, return_attempt(attempt_id))
+
+
+def return_attempt(attempt_id: int, user: User | None = None) -> str:
+    """Refunds a refused card payment whole at Stripe, once however often it is asked.
+
+    Only one call at a time: the attempt is claimed under its row lock and the claim committed
+    before Stripe is called. A call repeated after its process died (its claim is old) uses the
+    same idempotency key, so Stripe answers with the first refund instead of making a second.
+    A failed call gives the claim back: the attempt stays owed back, shown to finance, and is
+    tried again by `return_refused` (finance's button, or `reconcile`).
+    """
+    if not configured():
+        log.error("card attempt %s is owed back, but Stripe is not configured", attempt_id)
+        return "not returned: Stripe is not configured"
+    with write_transaction():
+        attempt = db.session.get(CardAttempt, attempt_id, with_for_update=True)
+        if attempt is None or attempt.status is not AttemptStatus.RETURNING:
+            return "no change: nothing to return"
+        started = attempt.return_started_at
+        if started is not None and services.now() - started < RETURN_CLAIM:
+            return "no change: the refund is being made"
+        attempt.return_started_at = services.now()
+        intent_id, amount = attempt.intent_id, attempt.amount
+    refund: Any = None
+    try:
+        refund = client().v1.refunds.create(
+            params={
+                "payment_intent": intent_id,
+                "amount": amount * CENTS,  # the whole payment: never more than was taken
+                "metadata": {"attempt_id": str(attempt_id)},
+            },
+            options={"idempotency_key": f"attempt-{attempt_id}-return"},
+        )
+    except stripe.StripeError:
+        log.exception("card attempt %s (%s): Stripe made no refund", attempt_id, intent_id)
+    if refund is not None and refund.status in {"failed", "canceled"}:
+        log.error(
+            "card attempt %s (%s): refund %s %s", attempt_id, intent_id, refund.id, refund.status
+        )
+        refund = None
+    with write_transaction():
+        attempt = db.session.get(CardAttempt, attempt_id, with_for_update=True)
+        if refund is None:
+            attempt.return_started_at = None  # for the next try
+            return "not returned: Stripe refused or could not be reached"
+        before = audit.snapshot(attempt)
+        attempt.refund_id = refund.id
+        attempt.status = AttemptStatus.RETURNED
+        if user is not None:
+            audit.record(
+                "card_return", attempt, facility_id=attempt.order.facility_id, before=before
+            )
+    log.info("card attempt %s (%s) returned by Stripe refund %s", attempt_id, intent_id, refund.id)
+    return "returned"
+
+
+def cancel_untaken_intents(order_id: int) -> list[str]:
+    """Cancels at Stripe the order's pending intents it would refuse if paid: all of them once
+    it is cancelled, those for more than is due once it owes less. Call it after the change has
+    committed: Stripe is never called under the order's row lock. Safe to run twice.
+
+    The order's change stands whatever Stripe says. An intent Stripe does not cancel (the buyer
+    paid it a moment ago) or that it cannot be reached for stays pending: when its success is
+    reported, the order refuses it and the money goes back (`apply_intent`, `return_attempt`).
+    """
+    order = db.session.get(Order, order_id)
+    pending = db.session.scalars(
+        select(CardAttempt)
+        .where(
+            CardAttempt.order_id == order_id,
+            CardAttempt.status == AttemptStatus.PENDING,
+            CardAttempt.intent_id.is_not(None),
+        )
+        .order_by(CardAttempt.id)
+    ).all()
+    untaken = [
+        (a.id, a.intent_id, refusal)
+        for a in pending
+        if (refusal := services.card_refusal(order, a.amount))
+    ]
+    if untaken and not configured():
+        log.error("order %s: its intents stay at Stripe, which is not configured", order_id)
+        return []
+    outcomes = []
+    for attempt_id, intent_id, refusal in untaken:
+        try:
+            client().v1.payment_intents.cancel(intent_id)
+        except stripe.StripeError as error:
+            log.warning("order %s: payment intent %s not cancelled: %s", order_id, intent_id, error)
+            outcomes.append("not cancelled")
+            continue
+        with write_transaction():
+            attempt = db.session.get(CardAttempt, attempt_id, with_for_update=True)
+            # Stripe's own payment_intent.canceled event may have marked it failed already.
+            if attempt.status in {AttemptStatus.PENDING, AttemptStatus.FAILED}:
+                attempt.status = AttemptStatus.FAILED
+                attempt.failure = refusal
+        outcomes.append("cancelled")
     return outcomes
 
 

@@ -176,7 +176,8 @@ def test_two_confirmations_pay_the_order_exactly_at_the_second(signed_in, facili
 
 
 def test_money_beyond_the_total_is_shown_as_owed_back(signed_in, facilities, besek_order):
-    # A card payment that lands after a transfer paid the order in full (the soak's race).
+    # Money beyond the total, recorded directly: a card payment landing after a transfer is
+    # returned by Stripe instead (test_payments_returns), a line cancelled after payment is not.
     from shop.database import write_transaction
 
     finance = signed_in("finance_banjarnegara")
