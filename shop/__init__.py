@@ -65,6 +65,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     # Importing the models here registers every table with the metadata Alembic compares.
+    import catalog.freshness  # noqa: F401  (product pages forgotten when they change)
     import catalog.models  # noqa: F401
     import finance.models  # noqa: F401
     import orders.api_tokens  # noqa: F401

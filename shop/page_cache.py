@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
@@ -32,7 +32,7 @@ from itsdangerous import BadSignature
 from werkzeug.http import parse_cookie
 
 from . import request_log, web
-from .i18n import locale_from, select_locale
+from .i18n import LANGUAGES, locale_from, select_locale
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -40,6 +40,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_SECONDS = 10
+# Product pages (without a query string) are forgotten as soon as what they show changes
+# (catalog/freshness.py): Redis keeps them this long. A worker's own copy still lasts
+# PAGE_CACHE_SECONDS, so a change another worker made shows there within that time.
+KEPT_UNTIL_CHANGED = frozenset({"catalog.product"})
+KEEP_SECONDS = 300
+GENERATION = "forgotten"  # the Redis key counting `forget` calls, under the prefix
 # The public catalog: the same for every anonymous visitor.
 CACHED_ENDPOINTS = frozenset(
     {
@@ -93,6 +99,7 @@ class MemoryStore:
     def __init__(self, max_entries: int = MEMORY_ENTRIES) -> None:
         self.max_entries = max_entries
         self.pages: dict[str, Page] = {}
+        self.generation = 0  # pages forgotten so far
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Page | None:
@@ -108,6 +115,12 @@ class MemoryStore:
                     self.pages = dict(list(self.pages.items())[len(self.pages) // 2 :])
             self.pages.pop(key, None)  # re-inserted last, so the oldest stay first
             self.pages[key] = page
+
+    def forget(self, keys: list[str]) -> None:
+        with self._lock:
+            self.generation += 1
+            for key in keys:
+                self.pages.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
@@ -143,13 +156,33 @@ class RedisStore:
             return None
         return Page.decode(stored) if stored else None  # type: ignore[arg-type]
 
-    def put(self, key: str, page: Page, seconds: int) -> None:
+    def put(self, key: str, page: Page, seconds: float) -> None:
         if not self._available():
             return
         try:
-            self.client.set(self.prefix + key, page.encode(), ex=seconds)
+            self.client.set(self.prefix + key, page.encode(), ex=max(1, round(seconds)))
         except redis.RedisError as error:
             self._failed(error)
+
+    def forget(self, keys: list[str]) -> None:
+        # Tried even while paused: a page left behind would be served until it expires.
+        try:
+            with self.client.pipeline(transaction=True) as both:
+                both.incr(self.prefix + GENERATION)
+                both.delete(*(self.prefix + key for key in keys))
+                both.execute()
+        except redis.RedisError as error:
+            self._failed(error)
+
+    def generation(self) -> int | None:
+        """How many times pages were forgotten; None when Redis cannot say."""
+        if not self._available():
+            return None
+        try:
+            return int(self.client.get(self.prefix + GENERATION) or 0)
+        except redis.RedisError as error:
+            self._failed(error)
+            return None
 
     def clear(self) -> None:
         keys = list(self.client.scan_iter(match=self.prefix + "*", count=1000))
@@ -170,20 +203,36 @@ class PageCache:
     # Small lists the public pages show (the provinces), per worker.
     recent_values: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
-    def get(self, key: str) -> Page | None:
+    def get(self, key: str, keep_for: float) -> Page | None:
+        """The page, from this worker's memory or else from Redis; a page fetched from Redis is
+        kept in memory `keep_for` seconds at most."""
         page = self.local.get(key)
         if page is None and self.shared is not None:
             page = self.shared.get(key)
-            if page is not None and page.expires > now():
-                self.local.put(key, page)
+            moment = now()
+            if page is not None and page.expires > moment:
+                self.local.put(key, replace(page, expires=min(page.expires, moment + keep_for)))
             else:
                 page = None
         return page
 
-    def put(self, key: str, page: Page, seconds: int) -> None:
+    def put(self, key: str, page: Page, shared_seconds: float) -> None:
+        """Keeps `page` in memory until it expires, and in Redis for `shared_seconds`."""
         self.local.put(key, page)
         if self.shared is not None:
-            self.shared.put(key, page, seconds)
+            self.shared.put(key, replace(page, expires=now() + shared_seconds), shared_seconds)
+
+    def forget(self, keys: list[str]) -> None:
+        self.local.forget(keys)
+        if self.shared is not None:
+            self.shared.forget(keys)
+
+    def generation(self) -> int | None:
+        """Changes with every `forget`: a page rendered while it changed may show what was
+        forgotten, and is not kept longer than other pages."""
+        if self.shared is not None:
+            return self.shared.generation()
+        return self.local.generation
 
     def clear(self) -> None:
         self.local.clear()
@@ -198,6 +247,18 @@ def page_cache() -> PageCache:
 
 def seconds() -> int:
     return int(current_app.config["PAGE_CACHE_SECONDS"])
+
+
+def forget(paths: list[str]) -> None:
+    """Forgets the pages at these paths (without a query string), in every language."""
+    if not paths:
+        return
+    keys = [
+        cache_key(locale, {"PATH_INFO": path, "QUERY_STRING": ""})
+        for path in paths
+        for locale in LANGUAGES
+    ]
+    page_cache().forget(keys)
 
 
 def recent(name: str, compute: Callable[[], T]) -> T:
@@ -259,9 +320,11 @@ def _serve_cached() -> Response | None:
     if app.config["PAGE_CACHE_SECONDS"] <= 0 or not _cacheable_request(app, req):
         return None
     key = cache_key(select_locale(), req.environ)
-    page = app.extensions["page_cache"].get(key)
+    page = app.extensions["page_cache"].get(key, app.config["PAGE_CACHE_SECONDS"])
     if page is None:
         g.page_cache_key = key  # a miss: the response may be stored
+        if req.endpoint in KEPT_UNTIL_CHANGED and not req.query_string:
+            g.page_cache_generation = app.extensions["page_cache"].generation()
         return None
     return _response(page)
 
@@ -287,7 +350,17 @@ def _store(response: Response) -> Response:
         body = body.replace(token.encode(), CSRF_MARK)
     headers = [(k, v) for k, v in response.headers.items() if k.lower() in STORED_HEADERS]
     period = seconds()
-    page_cache().put(key, Page(now() + period, headers, body), period)
+    cache = page_cache()
+    page = Page(now() + period, headers, body)
+    started = g.pop("page_cache_generation", None)
+    if started is None:
+        cache.put(key, page, period)
+    else:
+        cache.put(key, page, max(period, KEEP_SECONDS))
+        # Asked after storing: a change committed before this is seen here, one committed
+        # after it forgets the page stored above.
+        if cache.generation() != started:
+            cache.put(key, page, period)  # rendered while something changed: kept as others
     response.headers["X-Page-Cache"] = "miss"
     return response
 
@@ -360,7 +433,8 @@ class Hits:
         cookies = parse_cookie(environ.get("HTTP_COOKIE"))
         if not self._anonymous(cookies):
             return None
-        page = app.extensions["page_cache"].get(cache_key(locale_from(cookies), environ))
+        key = cache_key(locale_from(cookies), environ)
+        page = app.extensions["page_cache"].get(key, app.config["PAGE_CACHE_SECONDS"])
         if page is None or CSRF_MARK in page.body:
             return None  # rendered, or served with the visitor's token, by Flask
         return page  # type: ignore[no-any-return]

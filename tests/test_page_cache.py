@@ -365,3 +365,106 @@ def test_recent_values_are_reused_for_the_configured_seconds(app, app_ctx, monke
     monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", 0)
     assert page_cache.recent("n", compute) == 3
     assert page_cache.recent("n", compute) == 4
+
+
+# --- product pages: kept until what they show changes ----------------------------------------
+
+
+def stock_text(client) -> str:
+    """The stock line of the besek's page, as a visitor sees it."""
+    html = client.get(BESEK).get_data(as_text=True)
+    return re.search(r'<li class="stock[^>]*>([^<]*)</li>', html).group(1)
+
+
+def test_redis_keeps_a_product_page_longer_than_other_pages(client, app, monkeypatch, clock):
+    store = redis_store()
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", SECONDS)
+    try:
+        monkeypatch.setitem(app.extensions, "page_cache", PageCache(store))
+        assert client.get(BESEK).headers["X-Page-Cache"] == "miss"
+        assert client.get("/products").headers["X-Page-Cache"] == "miss"
+        ttls = sorted(store.client.ttl(k) for k in store.client.keys(store.prefix + "[ie][dn]:*"))
+        assert ttls[0] <= SECONDS < page_cache.KEEP_SECONDS - 5 < ttls[1]
+        clock[0] += SECONDS + 1  # this worker's own copy is gone; Redis still has the page
+        assert client.get(BESEK).headers["X-Page-Cache"] == "hit"
+        assert client.get("/products").headers["X-Page-Cache"] == "miss"
+        clock[0] += page_cache.KEEP_SECONDS
+        assert client.get(BESEK).headers["X-Page-Cache"] == "miss"
+    finally:
+        store.clear()
+
+
+def test_a_product_page_with_a_query_string_expires_as_other_pages(client, app, monkeypatch):
+    store = redis_store()
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", SECONDS)
+    try:
+        monkeypatch.setitem(app.extensions, "page_cache", PageCache(store))
+        assert client.get(BESEK + "?quantity=1600").headers["X-Page-Cache"] == "miss"
+        (key,) = store.client.keys(store.prefix + "[ie][dn]:*")
+        assert store.client.ttl(key) <= SECONDS
+    finally:
+        store.clear()
+
+
+def test_an_order_makes_the_product_page_show_the_new_stock(client, cache, users, app):
+    visitor = app.test_client()
+    before = stock_text(visitor)
+    assert visitor.get(BESEK).headers["X-Page-Cache"] == "hit"
+    login(client, "buyer@example.id")
+    post_form(client, "/cart", {"product_id": besek_id(), "quantity": 1600}, form_page=BESEK)
+    html = client.get("/checkout").get_data(as_text=True)
+    form = {
+        "csrf_token": _TOKEN.search(html.encode()).group(1).decode(),
+        "checkout_key": re.search(r'name="checkout_key" type="hidden" value="([^"]+)"', html)[1],
+        "delivery_method": "pickup",
+        "payment_method": "bank_transfer",
+        "delivery_address": "",
+        "note": "",
+    }
+    assert client.post("/checkout", data=form).status_code == 302
+    page = visitor.get(BESEK)
+    assert page.headers["X-Page-Cache"] == "miss"  # forgotten at once, not in SECONDS
+    assert stock_text(visitor) != before
+
+
+def test_staff_changes_to_a_product_reach_its_page_at_once(client, cache):
+    assert client.get(BESEK).headers["X-Page-Cache"] == "miss"
+    product = db.session.get(Product, besek_id())
+    product.name = "Besek bambu anyaman baru"
+    db.session.commit()
+    page = client.get(BESEK)
+    assert page.headers["X-Page-Cache"] == "miss"
+    assert b"Besek bambu anyaman baru" in page.data
+
+
+def test_a_change_elsewhere_leaves_other_facilities_pages_cached(client, cache, facilities):
+    assert client.get(BESEK).headers["X-Page-Cache"] == "miss"
+    other = db.session.scalar(
+        select(Product).where(Product.facility_id != facilities["banjarnegara"])
+    )
+    other.name += " (baru)"
+    db.session.commit()
+    assert client.get(BESEK).headers["X-Page-Cache"] == "hit"
+
+
+def test_a_page_rendered_while_its_product_changed_is_not_kept_long(
+    client, app, monkeypatch, clock
+):
+    store = redis_store()
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", SECONDS)
+    try:
+        cache = PageCache(store)
+        monkeypatch.setitem(app.extensions, "page_cache", cache)
+        render = page_cache._store
+
+        def change_during_render(response):  # type: ignore[no-untyped-def]
+            cache.forget(["some-other-key"])  # what a commit elsewhere does meanwhile
+            return render(response)
+
+        hooks = [change_during_render if f is render else f for f in app.after_request_funcs[None]]
+        monkeypatch.setitem(app.after_request_funcs, None, hooks)
+        assert client.get(BESEK).headers["X-Page-Cache"] == "miss"
+        (key,) = store.client.keys(store.prefix + "[ie][dn]:*")
+        assert store.client.ttl(key) <= SECONDS
+    finally:
+        store.clear()

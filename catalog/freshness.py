@@ -1,0 +1,115 @@
+"""Product pages are forgotten by the page cache as soon as what they show changes.
+
+A product page shows the product, its tiers and photos, its stock (its batches), how many WBP
+made it and how many of its programme's makers are active (their participations and status),
+and its facility and programme. A committed change to any of those rows makes the page cache
+forget the product pages of the facility it belongs to: every such row names its facility in
+one step or two, a facility lists a few dozen products, and the pages are rendered again on the
+next visit. Since a product page is never older than its last change, Redis may keep it longer
+than the other pages (shop/page_cache.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app, has_app_context
+from sqlalchemy import event, or_, select
+from sqlalchemy.orm import Session
+
+from shop import page_cache
+from shop.extensions import db
+
+from .models import (
+    Batch,
+    BatchParticipation,
+    Facility,
+    PriceTier,
+    Product,
+    ProductPhoto,
+    Programme,
+    Wbp,
+)
+
+_KEY = "changed_catalog"
+
+
+@dataclass
+class Changes:
+    """What a transaction changed, by the step that leads to a facility."""
+
+    facilities: set[int] = field(default_factory=set)
+    products: set[int] = field(default_factory=set)
+    batches: set[int] = field(default_factory=set)
+    slugs: set[str] = field(default_factory=set)  # of products renamed or deleted
+
+    def note(self, obj: Any) -> None:
+        if isinstance(obj, Product):
+            self.facilities.add(obj.facility_id)
+            self.slugs.update(_old_slugs(obj))
+        elif isinstance(obj, Facility):
+            self.facilities.add(obj.id)
+        elif isinstance(obj, (Programme, Wbp)):
+            self.facilities.add(obj.facility_id)
+        elif isinstance(obj, (PriceTier, ProductPhoto, Batch)):
+            self.products.add(obj.product_id)
+        elif isinstance(obj, BatchParticipation):
+            self.batches.add(obj.batch_id)
+
+    def __bool__(self) -> bool:
+        return bool(self.facilities or self.products or self.batches or self.slugs)
+
+
+def _old_slugs(product: Product) -> Iterable[str]:
+    history = db.inspect(product).attrs.slug.history
+    return [slug for slug in (*history.deleted, product.slug) if slug]
+
+
+def affected_slugs(changes: Changes) -> set[str]:
+    """The slugs of every product of the facilities the changes belong to."""
+    facilities = select(Product.facility_id)
+    conditions = []
+    if changes.facilities:
+        conditions.append(Product.facility_id.in_(changes.facilities))
+    if changes.products:
+        conditions.append(
+            Product.facility_id.in_(facilities.where(Product.id.in_(changes.products)))
+        )
+    if changes.batches:
+        made = select(Batch.product_id).where(Batch.id.in_(changes.batches))
+        conditions.append(Product.facility_id.in_(facilities.where(Product.id.in_(made))))
+    slugs = set(changes.slugs)
+    if conditions:
+        # A connection of its own: the committed session runs no more SQL in this event.
+        with db.engine.connect() as connection:
+            slugs.update(connection.scalars(select(Product.slug).where(or_(*conditions))))
+    return slugs
+
+
+@event.listens_for(Session, "after_flush")
+def _note_changes(session: Session, _context: Any) -> None:
+    changes = session.info.get(_KEY)
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if changes is None:
+            changes = session.info[_KEY] = Changes()
+        changes.note(obj)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_pages(session: Session) -> None:
+    changes = session.info.pop(_KEY, None)
+    if not changes or not has_app_context():
+        return
+    if current_app.extensions.get("page_cache") is None:
+        return
+    urls = current_app.url_map.bind("localhost")
+    page_cache.forget(
+        [urls.build("catalog.product", {"slug": slug}) for slug in affected_slugs(changes)]
+    )
+
+
+@event.listens_for(Session, "after_rollback")
+def _discard_changes(session: Session) -> None:
+    session.info.pop(_KEY, None)
