@@ -1,4 +1,4 @@
-"""Load benchmark of the storefront: a realistic mix of visitors and buyers, measured with locust.
+"""Load benchmark of the storefront: a realistic mix of visitors and buyers, by wrk and locust.
 
 One command, on this machine only (all traffic goes to 127.0.0.1):
 
@@ -8,10 +8,13 @@ One command, on this machine only (all traffic goes to 127.0.0.1):
    as in production (the app's default), the app with PAGE_CACHE_SECONDS=0, and bench/hello.py,
    a bare Flask app; the app's rate limits and page cache live in a Redis database of their own,
    flushed before and after;
-3. locust, from a separate process, drives `bench/load_users.py`: N users and nobody thinking, so
-   N connections. First the mix of visitors and buyers on each app server; then, alternated
-   round by round so the machine's other load falls on all alike, the first listing page alone
-   on each and hello's page, so that the listing's requests/s read as a share of Flask's own.
+3. drivers in processes of their own, nobody thinking, so N users are N connections: wrk with
+   `bench/load_visitors.lua` for the anonymous visitors (a connection per thread, each request
+   timed and named by the script) and locust with `bench/load_users.py` for the signed-in buyers,
+   whose pages need a session and forms. First the mix of visitors and buyers on each app server;
+   then, alternated round by round so the machine's other load falls on all alike, the first
+   listing page alone on each and hello's page, all by wrk, so that the listing's requests/s
+   read as a share of Flask's own.
 
 Prints the tables and the issue's targets, writes bench/results/load.json, and exits 1 if any
 request failed.
@@ -20,8 +23,8 @@ request failed.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import math
 import multiprocessing
 import os
 import random
@@ -32,9 +35,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +54,7 @@ from bench.listing import (
     Server,
     check_pages,
     cpu_seconds,
+    ensure_wrk,
     fresh_database,
     gunicorn,
 )
@@ -60,17 +65,20 @@ from shop.extensions import db
 
 RESULTS = ROOT / "bench" / "results"
 USERS_FILE = ROOT / "bench" / "load_users.py"
+VISITORS_SCRIPT = ROOT / "bench" / "load_visitors.lua"
 HOT_STOCK = 10_000_000  # units per hot product: no run of any length sells out
 POPULAR_PRODUCTS = 100
 SEARCH_WORDS = ("rajut", "keset", "batik", "lele", "kursi jati", "tas", "roti", "bambu", "perca")
 MAX_LISTING_PAGE = 40
 STOP_SECONDS = 15  # locust's --stop-timeout: users finish the request they are in
+TAIL_SECONDS = 3  # the drivers run on past the window, so that its last requests finish
+REQUEST_TIMEOUT = 30  # seconds: wrk counts a slower answer as an error
 RATIO_WARMUP = 3  # seconds: the app servers are warm from their mix; hello's need a moment
 # The targets of issue 7 (bench/README.md).
 BROWSE_P99_MS = 100
 CHECKOUT_P99_MS = 250
 MIN_RATIO = 0.5
-# In bench/load_users.py pages are named by their path, a buyer's actions by method and path.
+# Pages are named by their path, a buyer's actions by method and path.
 BROWSE = "/"
 CHECKOUT = "POST /checkout"
 
@@ -102,7 +110,7 @@ class Run:
     total: Endpoint
     app_cpu_ms: float  # per request, gunicorn's processes
     database_cpu_ms: float | None  # per request, the PostgreSQL backends of the bench database
-    locust_cpu_share: float  # of one core
+    driver_cpu_share: float  # wrk and locust, of one core
     load_before: float
     load_after: float
     sign_in_ms: list[float]
@@ -182,131 +190,190 @@ def prepare(database_url: str, buyers: int, hot: int) -> dict[str, Any]:
     return plan
 
 
-# --- one locust run ------------------------------------------------------------------------------
+# --- one run: wrk for the visitors, locust for the buyers -----------------------------------------
 
 
-def milliseconds(value: str) -> float:
-    return float(value) if value not in ("", "N/A") else 0.0
+def lua_plan(plan: dict[str, Any]) -> str:
+    """What bench/load_visitors.lua chooses from, as a Lua file returning a table."""
+
+    def value(item: object) -> str:
+        if isinstance(item, list):
+            return "{" + ", ".join(value(x) for x in item) + "}"
+        if isinstance(item, str):
+            return json.dumps(item)  # a JSON string of printable text is a Lua string too
+        return str(item)
+
+    keys = ("provinces", "categories", "facilities", "products", "popular_products", "words")
+    fields = [f"{key} = {value(plan[key])}" for key in keys]
+    fields.append(f"listing_pages = {int(plan['listing_pages'])}")
+    return "return {\n  " + ",\n  ".join(fields) + "\n}\n"
 
 
-def read_stats(path: Path, cache_status: dict[str, dict[str, int]]) -> list[Endpoint]:
-    """locust's `--csv` statistics: one row per request name, and the `Aggregated` row last."""
-    rows = []
-    with path.open(newline="") as source:
-        for row in csv.DictReader(source):
-            rows.append(
-                Endpoint(
-                    name=row["Name"],
-                    requests=int(row["Request Count"]),
-                    failures=int(row["Failure Count"]),
-                    requests_per_second=round(float(row["Requests/s"]), 1),
-                    p50_ms=milliseconds(row["50%"]),
-                    p95_ms=milliseconds(row["95%"]),
-                    p99_ms=milliseconds(row["99%"]),
-                    page_cache=dict(cache_status.get(row["Name"], {})),
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    milliseconds: float
+    failed: bool
+    page_cache: str | None  # X-Page-Cache of an anonymous page: hit, miss or none
+
+
+def wrk_samples(path: Path, only: str | None) -> tuple[list[Sample], int]:
+    """bench/load_visitors.lua's output: its samples, and wrk's socket errors."""
+    names: dict[int, str] = {0: only or "?"}
+    samples, socket_errors = [], 0
+    for line in path.read_text().splitlines():
+        kind, *fields = line.split("\t")
+        if kind == "page":
+            names[int(fields[0])] = fields[1]
+        elif kind == "sample":
+            code, status, micros = (int(x) for x in fields)
+            samples.append(
+                Sample(
+                    names[code // 10],
+                    micros / 1000,
+                    status != 200,
+                    ("none", "hit", "miss")[code % 10],
                 )
             )
-    return rows
+        elif kind == "socket errors":
+            socket_errors = int(fields[0])
+    return samples, socket_errors
+
+
+def percentile(ordered: list[float], share: float) -> float:
+    """Nearest rank: the smallest value with at least `share` of the values at or below it."""
+    rank = max(1, math.ceil(share * len(ordered)))
+    return round(ordered[rank - 1], 1)
+
+
+def endpoint(name: str, samples: list[Sample], seconds: float) -> Endpoint:
+    ordered = sorted(s.milliseconds for s in samples)
+    states = Counter(s.page_cache for s in samples if s.page_cache is not None)
+    return Endpoint(
+        name=name,
+        requests=len(samples),
+        failures=sum(s.failed for s in samples),
+        requests_per_second=round(len(samples) / seconds, 1),
+        p50_ms=percentile(ordered, 0.50) if ordered else 0.0,
+        p95_ms=percentile(ordered, 0.95) if ordered else 0.0,
+        p99_ms=percentile(ordered, 0.99) if ordered else 0.0,
+        page_cache=dict(states),
+    )
 
 
 @dataclass(frozen=True)
 class Driver:
-    """locust with the users of bench/load_users.py, in its own process, one run at a time."""
+    """wrk with bench/load_visitors.lua and locust with bench/load_users.py, side by side."""
 
-    users: int
     warmup: int
-    plan: Path
-    folder: Path  # locust's statistics and output go here
+    plan: Path  # JSON, for locust
+    lua_plan: Path  # the same, for wrk
+    folder: Path  # the drivers' output goes here
 
     def run(
         self,
         server: Server,
         meter: CpuMeter,
         name: str,
-        classes: list[str],
         seconds: int,
+        visitors: int,
         buyers: int = 0,
+        only: str | None = None,
         warmup: int | None = None,
     ) -> Run:
-        """`classes` of users for `seconds` after the warm-up, `buyers` of them signed in."""
+        """`visitors` connections browsing (or asking for `only`) and `buyers` buyers ordering."""
         warmup = self.warmup if warmup is None else warmup
-        folder = self.folder
-        prefix = folder / name.replace(" ", "-").replace(",", "")
-        extra = folder / f"{prefix.name}-extra.json"
-        command = [
+        prefix = self.folder / name.replace(" ", "-").replace(",", "")
+        visits, extra = prefix.with_suffix(".wrk"), prefix.with_suffix(".json")
+        # Both run a little past the window, so that a request started in it can finish.
+        running = warmup + seconds + TAIL_SECONDS
+        wrk = [
+            ensure_wrk(),
+            f"--threads={visitors}",
+            f"--connections={visitors}",
+            f"--duration={running}s",
+            f"--timeout={REQUEST_TIMEOUT}s",
+            f"--script={VISITORS_SCRIPT}",
+            server.base,
+        ]
+        locust = [
             str(Path(sys.executable).with_name("locust")),
-            "--locustfile",
-            str(USERS_FILE),
+            f"--locustfile={USERS_FILE}",
             "--headless",
             "--only-summary",
-            "--users",
-            str(self.users),
-            "--spawn-rate",
-            str(self.users),
-            "--run-time",
-            f"{warmup + seconds}s",
-            "--stop-timeout",
-            str(STOP_SECONDS),
-            "--host",
-            server.base,
-            "--csv",
-            str(prefix),
-            "--loglevel",
-            "WARNING",
-            *classes,
+            f"--users={buyers}",
+            f"--spawn-rate={buyers}",
+            f"--run-time={running}s",
+            f"--stop-timeout={STOP_SECONDS}",
+            f"--host={server.base}",
+            "--loglevel=WARNING",
+            "Buyer",
         ]
         env = {
             **os.environ,
             "KARYA_LOAD_PLAN": str(self.plan),
+            "KARYA_LOAD_LUA_PLAN": str(self.lua_plan),
             "KARYA_LOAD_WARMUP": str(warmup),
+            "KARYA_LOAD_SECONDS": str(seconds),
+            "KARYA_LOAD_OUT": str(visits),
             "KARYA_LOAD_EXTRA": str(extra),
-            "KARYA_LOAD_BUYERS": str(buyers),
         }
+        if only is not None:
+            env["KARYA_LOAD_PATH"] = only
         meter.wait_idle()  # what the previous run left behind is served before this one starts
         load_before = os.getloadavg()[0]
         print(f"{name}: {seconds} s after {warmup} s of warm-up", flush=True)
-        log = folder / f"{prefix.name}.log"
+        log = prefix.with_suffix(".log")
         with log.open("w") as output:
-            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
+            drivers = [subprocess.Popen(wrk, cwd=ROOT, env=env, stdout=output, stderr=output)]
+            if buyers:
+                drivers.append(
+                    subprocess.Popen(locust, cwd=ROOT, env=env, stdout=output, stderr=output)
+                )
             try:
-                # CPU is sampled inside locust's measured window (it resets its statistics after the
-                # warm-up), and divided by the requests its requests/s give for the sampled time.
+                # CPU is sampled inside the window the samples come from.
                 time.sleep(warmup + 0.5)
                 app_before, database_before = meter.sample()
-                driver_before = cpu_seconds(process.pid)
+                driver_before = sum(cpu_seconds(d.pid) for d in drivers)
                 started = time.monotonic()
                 time.sleep(max(1.0, seconds - 1.5))
                 app_after, database_after = meter.sample()
-                driver_used = cpu_seconds(process.pid) - driver_before
+                driver_used = sum(cpu_seconds(d.pid) for d in drivers) - driver_before
                 sampled = time.monotonic() - started
-                process.wait(timeout=seconds + STOP_SECONDS + 60)
+                for driver in drivers:
+                    driver.wait(timeout=TAIL_SECONDS + STOP_SECONDS + 60)
             finally:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
+                for driver in drivers:
+                    if driver.poll() is None:
+                        driver.kill()
+                        driver.wait()
         load_after = os.getloadavg()[0]
-        stats = prefix.with_name(prefix.name + "_stats.csv")
-        if not stats.exists():
-            sys.exit(f"locust wrote no statistics; its output:\n{log.read_text()[-3000:]}")
-        details = json.loads(extra.read_text()) if extra.exists() else {}
-        rows = read_stats(stats, details.get("cache_status", {}))
-        measured = [r for r in rows if r.name != "Aggregated"]
-        total = next(r for r in rows if r.name == "Aggregated")
+        if not visits.exists() or (buyers and not extra.exists()):
+            sys.exit(f"a driver wrote no samples; their output:\n{log.read_text()[-3000:]}")
+        samples, socket_errors = wrk_samples(visits, only)
+        details = json.loads(extra.read_text()) if buyers else {}
+        samples += [Sample(n, ms, failed, None) for n, ms, failed in details.get("samples", [])]
+        by_name: dict[str, list[Sample]] = defaultdict(list)
+        for sample in samples:
+            by_name[sample.name].append(sample)
+        total = endpoint("all", samples, seconds)
+        total = replace(total, failures=total.failures + socket_errors)
+        app_used = CpuMeter.used(app_before, app_after)
         per_request = 1000 / max(1.0, total.requests_per_second * sampled)
         return Run(
             name=name,
-            users=self.users,
+            users=visitors + buyers,
             buyers=buyers,
             seconds=seconds,
-            endpoints=measured,
+            endpoints=[endpoint(n, by_name[n], seconds) for n in sorted(by_name)],
             total=total,
-            app_cpu_ms=round(CpuMeter.used(app_before, app_after) * per_request, 2),
+            app_cpu_ms=round(app_used * per_request, 2),
             database_cpu_ms=(
                 round(CpuMeter.used(database_before, database_after) * per_request, 2)
                 if meter.engine is not None
                 else None
             ),
-            locust_cpu_share=round(driver_used / sampled, 2),
+            driver_cpu_share=round(driver_used / sampled, 2),
             load_before=round(load_before, 2),
             load_after=round(load_after, 2),
             sign_in_ms=[round(ms, 1) for ms in details.get("sign_in_ms", [])],
@@ -336,7 +403,7 @@ def print_run(run: Run) -> None:
     database = "-" if run.database_cpu_ms is None else f"{run.database_cpu_ms:.1f}"
     print(
         f"CPU per request: app {run.app_cpu_ms:.1f} ms, database {database} ms; "
-        f"locust used {run.locust_cpu_share:.0%} of a core"
+        f"the drivers used {run.driver_cpu_share:.0%} of a core"
     )
     if run.sign_in_ms:
         ordered = sorted(run.sign_in_ms)
@@ -465,9 +532,11 @@ def main() -> None:
         plan = prepare(database_url, args.buyers, args.hot_products)
         seed_seconds = time.perf_counter() - started
         print(f"Seeded in {seed_seconds:.1f} s: {counts}", flush=True)
-        plan_path = folder / "plan.json"
+        plan_path, lua_path = folder / "plan.json", folder / "plan.lua"
         plan_path.write_text(json.dumps(plan))
-        locust = Driver(args.users, args.warmup, plan_path, folder)
+        lua_path.write_text(lua_plan(plan))
+        drivers = Driver(args.warmup, plan_path, lua_path, folder)
+        visitors = args.users - args.buyers
         app = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
         sample = ["/", "/products", "/products?q=besek", f"/products/{plan['products'][0]}"]
         # Three servers side by side, idle but for the one driven: the page cache as in
@@ -488,24 +557,31 @@ def main() -> None:
             }
             try:
                 shared.flushdb()
-                mix = ["Visitor", "Buyer"]
                 for server, label in ((cached, "with page cache"), (uncached, "no page cache")):
-                    name = f"mix, {label}"
-                    meter = meters[server]
-                    runs.append(locust.run(server, meter, name, mix, args.duration, args.buyers))
+                    runs.append(
+                        drivers.run(
+                            server,
+                            meters[server],
+                            f"mix, {label}",
+                            args.duration,
+                            visitors,
+                            args.buyers,
+                        )
+                    )
                 # Alternated, so that a change in the machine's other load hits both sides.
                 for n in range(1, args.rounds + 1):
-                    for server, name, users in (
-                        (cached, "listing alone, with page cache", "ListingOnly"),
-                        (hello, "hello", "Hello"),
-                        (uncached, "listing alone, no page cache", "ListingOnly"),
+                    for server, name, path in (
+                        (cached, "listing alone, with page cache", "/products"),
+                        (hello, "hello", "/"),
+                        (uncached, "listing alone, no page cache", "/products"),
                     ):
-                        run = locust.run(
+                        run = drivers.run(
                             server,
                             meters[server],
                             f"{name}, round {n}",
-                            [users],
                             args.ratio_duration,
+                            args.users,
+                            only=path,
                             warmup=RATIO_WARMUP,
                         )
                         runs.append(run)

@@ -1,12 +1,14 @@
-"""The locust users of bench/load.py: anonymous visitors browsing, and signed-in buyers ordering.
+"""The signed-in buyers of bench/load.py, for locust; wrk drives the visitors (load_visitors.lua).
 
 bench/load.py runs `locust -f bench/load_users.py` in its own process and hands it a plan (JSON:
-which provinces, words, products and buyer accounts exist) in $KARYA_LOAD_PLAN. Nobody thinks
-between requests: each user always has one request in flight, so N users are N connections.
+which products and buyer accounts exist) in $KARYA_LOAD_PLAN. Nobody thinks between requests:
+each buyer always has one request in flight, so N buyers are N connections.
 
-Statistics are reset after $KARYA_LOAD_WARMUP seconds (sign-ins, compiled templates and filled
-connection pools stay out of the figures). Sign-ins are timed separately, and the `X-Page-Cache`
-header of each anonymous page is counted; both go to $KARYA_LOAD_EXTRA as JSON when the run ends.
+Every request started between $KARYA_LOAD_WARMUP and that plus $KARYA_LOAD_SECONDS after the start
+is kept as a sample (its name, milliseconds, and whether it failed), so that sign-ins, compiled
+templates and filled connection pools stay out of the figures; bench/load.py computes the
+percentiles from these samples as from wrk's. Sign-ins are timed separately. Both go to
+$KARYA_LOAD_EXTRA as JSON when the run ends.
 """
 
 from __future__ import annotations
@@ -18,166 +20,53 @@ import random
 import re
 import time
 import uuid
-from collections import Counter, defaultdict
-from http.cookiejar import Cookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode, urlparse
+from urllib.parse import urlparse
 
-import gevent
 from locust import FastHttpUser, constant, events, task
 
 PLAN: dict[str, Any] = json.loads(Path(os.environ["KARYA_LOAD_PLAN"]).read_text())
 WARMUP = float(os.environ.get("KARYA_LOAD_WARMUP", "10"))
+SECONDS = float(os.environ.get("KARYA_LOAD_SECONDS", "40"))
 EXTRA = os.environ.get("KARYA_LOAD_EXTRA", "")
 TOKEN = re.compile(rb'name="csrf_token"[^>]*value="([^"]+)"')
-# Most visits go to a few products, as in any shop; the rest are spread over the whole catalogue.
-POPULAR_SHARE = 0.8
-ENGLISH_SHARE = 1 / 8
 
-cache_status: dict[str, Counter[str]] = defaultdict(Counter)
+samples: list[tuple[str, float, bool]] = []
 sign_in_ms: list[float] = []
+window: list[float] = []  # when the kept requests start and end (time.time())
 _user_numbers = itertools.count()
-_buyer_numbers = itertools.count()
 
 
 @events.test_start.add_listener
-def _reset_after_warmup(environment, **_kwargs) -> None:  # type: ignore[no-untyped-def]
-    def reset() -> None:
-        environment.stats.reset_all()
-        cache_status.clear()
+def _open_window(**_kwargs) -> None:  # type: ignore[no-untyped-def]
+    start = time.time() + WARMUP
+    window[:] = [start, start + SECONDS]
 
-    gevent.spawn_later(WARMUP, reset)
+
+@events.request.add_listener
+def _sample(name, response_time, exception, start_time=None, **_kwargs) -> None:  # type: ignore[no-untyped-def]
+    if window and start_time is not None and window[0] <= start_time < window[1]:
+        samples.append((name, response_time, exception is not None))
 
 
 @events.test_stop.add_listener
 def _write_extra(**_kwargs) -> None:  # type: ignore[no-untyped-def]
     if EXTRA:
-        extra = {"cache_status": cache_status, "sign_in_ms": sign_in_ms}
         with open(EXTRA, "w") as output:
-            json.dump(extra, output)
+            json.dump({"samples": samples, "sign_in_ms": sign_in_ms}, output)
 
 
-def query(**params: object) -> str:
-    return "/products?" + urlencode(params, quote_via=quote)
+class Buyer(FastHttpUser):
+    """A signed-in buyer: a product page, add to cart, checkout, the confirmation."""
 
-
-def cookie(name: str, value: str, host: str) -> Cookie:
-    return Cookie(
-        0,
-        name,
-        value,
-        None,
-        False,
-        host,
-        False,
-        False,
-        "/",
-        True,
-        False,
-        None,
-        True,
-        None,
-        None,
-        {},
-    )
-
-
-class Shopper(FastHttpUser):
-    """What every user shares: a seeded random choice and checked pages."""
-
-    abstract = True
     wait_time = constant(0)
 
     def on_start(self) -> None:
         self.number = next(_user_numbers)
         self.rng = random.Random(self.number)
-
-    def page(self, path: str, name: str, expect: int = 200) -> bytes:
-        """GETs `path`, counted under `name`; anything but `expect` is a failure."""
-        with self.client.get(path, name=name, catch_response=True) as response:
-            if response.status_code != expect:
-                response.failure(f"{path}: {response.status_code}")
-                return b""
-            return response.content or b""
-
-    def visit(self, path: str, name: str) -> None:
-        """An anonymous page: also counts whether the page cache served it."""
-        with self.client.get(path, name=name, catch_response=True) as response:
-            if response.status_code != 200:
-                response.failure(f"{path}: {response.status_code}")
-            cache_status[name][response.headers.get("X-Page-Cache") or "none"] += 1
-
-    def product_slug(self) -> str:
-        if self.rng.random() < POPULAR_SHARE:
-            return str(self.rng.choice(PLAN["popular_products"]))
-        return str(self.rng.choice(PLAN["products"]))
-
-
-class Visitor(Shopper):
-    """Someone not signed in: home, listing pages, filters, search and product pages."""
-
-    weight = 1
-
-    def on_start(self) -> None:
-        super().on_start()
-        if self.rng.random() < ENGLISH_SHARE:
-            self.client.cookiejar.set_cookie(cookie("lang", "en", urlparse(self.host).hostname))
-
-    @task(1)
-    def home(self) -> None:
-        self.visit("/", "/")
-
-    @task(4)
-    def listing(self) -> None:
-        self.visit("/products", "/products")
-
-    @task(2)
-    def listing_page(self) -> None:
-        self.visit(query(page=self.rng.randint(2, PLAN["listing_pages"])), "/products?page=N")
-
-    @task(2)
-    def by_province(self) -> None:
-        params: dict[str, object] = {"province": self.rng.choice(PLAN["provinces"])}
-        if self.rng.random() < 0.5:
-            params["in_stock"] = 1
-        self.visit(query(**params), "/products?province=P[&in_stock=1]")
-
-    @task(1)
-    def by_category(self) -> None:
-        self.visit(query(category=self.rng.choice(PLAN["categories"])), "/products?category=C")
-
-    @task(1)
-    def by_facility(self) -> None:
-        self.visit(query(facility=self.rng.choice(PLAN["facilities"])), "/products?facility=F")
-
-    @task(1)
-    def in_stock(self) -> None:
-        self.visit(query(in_stock=1), "/products?in_stock=1")
-
-    @task(2)
-    def search_besek(self) -> None:
-        self.visit(query(q="besek"), "/products?q=besek")
-
-    @task(2)
-    def search_other(self) -> None:
-        self.visit(query(q=self.rng.choice(PLAN["words"])), "/products?q=other")
-
-    @task(6)
-    def product(self) -> None:
-        self.visit(f"/products/{self.product_slug()}", "/products/<slug>")
-
-
-class Buyer(Shopper):
-    """A signed-in buyer: a product page, add to cart, checkout, the confirmation."""
-
-    # $KARYA_LOAD_BUYERS of the users; each signs in as its own account.
-    fixed_count = int(os.environ.get("KARYA_LOAD_BUYERS", "0"))
-
-    def on_start(self) -> None:
-        super().on_start()
         # One account per buyer: two sharing a cart would check out each other's lines.
-        account = PLAN["buyers"][next(_buyer_numbers) % len(PLAN["buyers"])]
+        account = PLAN["buyers"][self.number % len(PLAN["buyers"])]
         token = TOKEN.search(self.page("/login", "sign-in page"))
         form = {"csrf_token": token.group(1).decode() if token else "", **account}
         started = time.perf_counter()
@@ -213,6 +102,14 @@ class Buyer(Shopper):
         if placed:
             self.page(placed, "GET /orders/placed/<key>")
 
+    def page(self, path: str, name: str, expect: int = 200) -> bytes:
+        """GETs `path`, counted under `name`; anything but `expect` is a failure."""
+        with self.client.get(path, name=name, catch_response=True) as response:
+            if response.status_code != expect:
+                response.failure(f"{path}: {response.status_code}")
+                return b""
+            return response.content or b""
+
     def post(self, path: str, form: dict[str, object], name: str, to: str) -> str | None:
         """POSTs a form; a success is a redirect to a path starting with `to`, returned."""
         with self.client.post(
@@ -223,19 +120,3 @@ class Buyer(Shopper):
                 response.failure(f"{path}: {response.status_code} to {location!r}")
                 return None
             return location
-
-
-class ListingOnly(Shopper):
-    """Only the first page of the listing: compared with Hello, like with like."""
-
-    @task
-    def listing(self) -> None:
-        self.visit("/products", "/products")
-
-
-class Hello(Shopper):
-    """bench/hello.py's only page."""
-
-    @task
-    def hello(self) -> None:
-        self.page("/", "hello /")
