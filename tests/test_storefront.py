@@ -53,6 +53,11 @@ def test_search_matches_word_prefixes_across_fields(client):
     assert "0 produk ditemukan" in get_text(client, "/products?q=besek+magetan")
 
 
+def test_search_words_match_literally(client):
+    # In LIKE an unescaped "_" would match the space in "kain perca".
+    assert "0 produk ditemukan" in get_text(client, "/products?q=kain_perca")
+
+
 @pytest.mark.parametrize(
     ("query", "expected", "absent"),
     [
