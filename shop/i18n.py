@@ -9,6 +9,9 @@ from typing import Any
 import flask_babel
 from flask import Flask, g, has_request_context, request
 from flask_babel.speaklater import LazyString
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 
 LANGUAGES = {"id": "Bahasa Indonesia", "en": "English"}
 DEFAULT = "id"
@@ -53,10 +56,35 @@ def lazy_gettext(message: str, **variables: Any) -> LazyString:
     return LazyString(gettext, message, **variables)
 
 
+@pass_context
+def _template_gettext(context: Context, message: str, **variables: Any) -> str:
+    return _formatted(context, translations().ugettext(message), variables)
+
+
+@pass_context
+def _template_ngettext(
+    context: Context, singular: str, plural: str, num: int, **variables: Any
+) -> str:
+    variables.setdefault("num", num)
+    return _formatted(context, translations().ungettext(singular, plural, num), variables)
+
+
+def _formatted(context: Context, text: str, variables: dict[str, Any]) -> str:
+    if context.eval_ctx.autoescape:
+        # The catalogue's text is trusted as the template's own; `%` escapes the variables.
+        text = Markup(text)  # noqa: S704
+    return text % variables
+
+
 def register(app: Flask) -> None:
-    # Replaces what Flask-Babel installed: the same newstyle semantics, the faster lookup.
-    app.jinja_env.install_gettext_callables(
-        gettext=lambda message: translations().ugettext(message),
-        ngettext=lambda singular, plural, num: translations().ungettext(singular, plural, num),
-        newstyle=True,
+    """Templates' `_`, `gettext` and `ngettext`, with Jinja's newstyle semantics: the text is
+    always %-formatted, and escaped when autoescaping.
+
+    Replaces what Flask-Babel installed. Jinja's own reach the catalogue through three nested
+    context calls each (`_` looks `gettext` up, which calls the function it wraps): a storefront
+    page makes 30 to 80 of them. These take one.
+    """
+    app.jinja_env.newstyle_gettext = True  # type: ignore[attr-defined]
+    app.jinja_env.globals.update(
+        _=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext
     )
