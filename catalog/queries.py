@@ -494,17 +494,19 @@ def photo(photo_id: int) -> ProductPhoto | None:
 
 
 @cache
-def _storefront_totals() -> tuple[Select, Select, Select]:  # type: ignore[type-arg]
-    return (
-        select(func.count(Facility.id)),
-        select(func.count(Product.id)).where(Product.active),
+def _storefront_totals() -> Select:  # type: ignore[type-arg]
+    # One statement of three counts: each round trip costs more app CPU than its count.
+    return select(
+        select(func.count(Facility.id)).scalar_subquery(),
+        select(func.count(Product.id)).where(Product.active).scalar_subquery(),
         select(func.count(distinct(BatchParticipation.wbp_id)))
         .join(Batch)
-        .where(Batch.status == BatchStatus.FINISHED),
+        .where(Batch.status == BatchStatus.FINISHED)
+        .scalar_subquery(),
     )
 
 
 def storefront_totals() -> tuple[int, int, int]:
     """Facilities, active products and WBP who took part in a finished batch."""
-    facilities, products, makers = (db.session.scalar(count) or 0 for count in _storefront_totals())
+    facilities, products, makers = db.session.execute(_storefront_totals()).one()
     return facilities, products, makers
