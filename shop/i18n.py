@@ -9,8 +9,8 @@ from typing import Any
 import flask_babel
 from flask import Flask, g, has_request_context, request
 from flask_babel.speaklater import LazyString
-from jinja2 import pass_context
-from jinja2.runtime import Context
+from jinja2 import pass_eval_context
+from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
 LANGUAGES = {"id": "Bahasa Indonesia", "en": "English"}
@@ -56,21 +56,23 @@ def lazy_gettext(message: str, **variables: Any) -> LazyString:
     return LazyString(gettext, message, **variables)
 
 
-@pass_context
-def _template_gettext(context: Context, message: str, **variables: Any) -> str:
-    return _formatted(context, translations().ugettext(message), variables)
+# They take the evaluation context, which says whether to escape, rather than the whole context:
+# Jinja derives a new whole context for every call of such a function inside a loop or block.
+@pass_eval_context
+def _template_gettext(eval_ctx: EvalContext, message: str, **variables: Any) -> str:
+    return _formatted(eval_ctx, translations().ugettext(message), variables)
 
 
-@pass_context
+@pass_eval_context
 def _template_ngettext(
-    context: Context, singular: str, plural: str, num: int, **variables: Any
+    eval_ctx: EvalContext, singular: str, plural: str, num: int, **variables: Any
 ) -> str:
     variables.setdefault("num", num)
-    return _formatted(context, translations().ungettext(singular, plural, num), variables)
+    return _formatted(eval_ctx, translations().ungettext(singular, plural, num), variables)
 
 
-def _formatted(context: Context, text: str, variables: dict[str, Any]) -> str:
-    if context.eval_ctx.autoescape:
+def _formatted(eval_ctx: EvalContext, text: str, variables: dict[str, Any]) -> str:
+    if eval_ctx.autoescape:
         # The catalogue's text is trusted as the template's own; `%` escapes the variables.
         text = Markup(text)  # noqa: S704
     return text % variables
@@ -81,8 +83,8 @@ def register(app: Flask) -> None:
     always %-formatted, and escaped when autoescaping.
 
     Replaces what Flask-Babel installed. Jinja's own reach the catalogue through three nested
-    context calls each (`_` looks `gettext` up, which calls the function it wraps): a storefront
-    page makes 30 to 80 of them. These take one.
+    context calls each (`_` looks `gettext` up, which calls the function it wraps), and derive a
+    context inside loops and blocks: a storefront page makes 30 to 80 of them. These take one.
     """
     app.jinja_env.newstyle_gettext = True  # type: ignore[attr-defined]
     app.jinja_env.globals.update(
