@@ -7,6 +7,7 @@ from gettext import NullTranslations
 from typing import Any
 
 import flask_babel
+from babel import Locale
 from flask import Flask, g, has_request_context, request
 from flask_babel.speaklater import LazyString
 from jinja2 import pass_eval_context
@@ -25,6 +26,19 @@ def select_locale() -> str:
     return chosen if chosen in LANGUAGES else DEFAULT
 
 
+def _babel_slot() -> Any:
+    """Flask-Babel's slot for the request's language (`g._flask_babel`), if it has one yet.
+
+    One context look-up: `g.get(...) if g` makes two through Flask's proxy, and a page asks
+    a hundred times (every text, unit and price).
+    """
+    try:
+        app_globals = g._get_current_object()
+    except RuntimeError:  # outside an app context
+        return None
+    return getattr(app_globals, "_flask_babel", None)
+
+
 def translations() -> NullTranslations:
     """The catalogue of the language in force, looked up once per request.
 
@@ -32,13 +46,19 @@ def translations() -> NullTranslations:
     string each time), which was a sixth of a product listing's render. The slot it is kept in is
     Flask-Babel's own, which `force_locale` and `refresh` clear, so a forced language is obeyed.
     """
-    state = g.get("_flask_babel") if g else None
-    found = getattr(state, "babel_translations", None)
+    found = getattr(_babel_slot(), "babel_translations", None)
     if found is None:
-        found = flask_babel.get_translations()
-        if g:
-            g._flask_babel.babel_translations = found
+        found = flask_babel.get_translations()  # makes the slot, in a request
+        if (slot := _babel_slot()) is not None:
+            slot.babel_translations = found
     return found
+
+
+def current_locale() -> Locale | None:
+    """Flask-Babel's `get_locale()`: the request's language, None outside a request; once it
+    is known, read from its slot in one look-up."""
+    found = getattr(_babel_slot(), "babel_locale", None)
+    return found if found is not None else flask_babel.get_locale()
 
 
 def gettext(message: str, **variables: Any) -> str:
