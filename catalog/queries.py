@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Result,
     Select,
     Subquery,
     and_,
@@ -83,6 +84,19 @@ class ProductSummary:
     lowest_price: int
     on_hand: int
     photo_id: int | None
+
+
+def _columns(stmt: Select, values: dict[str, Any] | None = None) -> Result[Any]:  # type: ignore[type-arg]
+    """Rows of a statement that selects columns, not ORM objects, run on the session's connection.
+
+    `db.session.execute` passes such rows through the ORM's result machinery, which cost as much
+    app CPU as the rest of the run (a listing's page of cards: 0.36 -> 0.17 ms); the rows are
+    the same. Pending changes are flushed first, as the session's own execute would.
+    """
+    session = db.session
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(stmt, values)
 
 
 @cache
@@ -206,7 +220,7 @@ def _window(page: int, size: int) -> dict[str, int]:
 
 
 def _count(shape: _Shape, values: dict[str, Any]) -> int:
-    return db.session.scalar(_count_statement(shape), values) or 0
+    return _columns(_count_statement(shape), values).scalar_one()
 
 
 @cache
@@ -298,7 +312,7 @@ def _summaries(shape: _Shape, values: dict[str, Any]) -> list[ProductSummary]:
             photo_id=photo_id,
         )
         for (slug, name, unit, facility_name, province, base_price, tier, on_hand, photo_id) in (
-            db.session.execute(_summaries_statement(shape), values)
+            _columns(_summaries_statement(shape), values).all()
         )
     ]
 
@@ -362,8 +376,8 @@ def product_detail(slug: str) -> ProductDetail | None:
         return None
     product, on_hand, makers, can_make = row
     of_product = {"product_id": product.id}
-    tiers = [Tier(*tier) for tier in db.session.execute(_tiers_of_product(), of_product)]
-    photo_ids = list(db.session.scalars(_photos_of_product(), of_product))
+    tiers = [Tier(*tier) for tier in _columns(_tiers_of_product(), of_product).all()]
+    photo_ids = list(_columns(_photos_of_product(), of_product).scalars().all())
     card = ProductCard(product, int(on_hand), photo_ids[0] if photo_ids else None, tiers)
     return ProductDetail(card, photo_ids, makers or 0, can_make or 0)
 
@@ -466,7 +480,7 @@ def _provinces() -> Select:  # type: ignore[type-arg]
 
 
 def provinces() -> list[str]:
-    return list(db.session.scalars(_provinces()))
+    return list(_columns(_provinces()).scalars().all())
 
 
 @cache
@@ -480,7 +494,7 @@ def _facility_choices() -> Select:  # type: ignore[type-arg]
 
 def facility_choices(province: str) -> list[tuple[str, str]]:
     """Slug and name of the province's facilities, by name."""
-    rows = db.session.execute(_facility_choices(), {"province": province})
+    rows = _columns(_facility_choices(), {"province": province}).all()
     return [(slug, name) for slug, name in rows]
 
 
@@ -508,5 +522,5 @@ def _storefront_totals() -> Select:  # type: ignore[type-arg]
 
 def storefront_totals() -> tuple[int, int, int]:
     """Facilities, active products and WBP who took part in a finished batch."""
-    facilities, products, makers = db.session.execute(_storefront_totals()).one()
+    facilities, products, makers = _columns(_storefront_totals()).one()
     return facilities, products, makers
