@@ -149,6 +149,26 @@ def test_pagination_keeps_the_filters(app, client):
         app.config["PAGE_SIZE"] = 24
 
 
+@pytest.mark.parametrize("root", ["/", "/shop/"])
+def test_card_links_are_what_url_for_makes(app, client, root):
+    # Cards build their links from one prefix per list (catalog.labels.card_paths).
+    from flask import url_for
+    from sqlalchemy import select
+
+    from catalog.models import Product
+    from shop.extensions import db
+
+    html = client.get("/products?q=besek", base_url=f"http://localhost{root}").get_data(
+        as_text=True
+    )
+    besek = db.session.scalar(select(Product).where(Product.slug == "besek-bambu-banjarnegara"))
+    with app.test_request_context(base_url=f"http://localhost{root}"):
+        product = url_for("catalog.product", slug=besek.slug)
+        photo = url_for("catalog.photo", photo_id=besek.photos[0].id)
+    assert f'<a href="{product}">' in html
+    assert f'<img src="{photo}"' in html
+
+
 def test_photos_are_served_with_long_caching(client):
     html = client.get("/products/besek-bambu-banjarnegara").get_data(as_text=True)
     photo_url = re.search(r'src="(/photos/\d+)"', html).group(1)
