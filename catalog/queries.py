@@ -138,7 +138,8 @@ def _first_photo_expression():  # type: ignore[no-untyped-def]
 
 @dataclass(frozen=True)
 class _Shape:
-    """Which filters a listing applies: its statements are built once for each shape."""
+    """Which filters a listing applies: its statements are built once for each shape (there are
+    at most 9 word counts times 16 combinations of the others)."""
 
     words: int
     facility: bool
