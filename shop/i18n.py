@@ -78,14 +78,15 @@ def lazy_gettext(message: str, **variables: Any) -> LazyString:
 
 # They take the evaluation context, which says whether to escape, rather than the whole context:
 # Jinja derives a new whole context for every call of such a function inside a loop or block.
+# Their own arguments are positional-only: a template may name a variable `message`.
 @pass_eval_context
-def _template_gettext(eval_ctx: EvalContext, message: str, **variables: Any) -> str:
+def _template_gettext(eval_ctx: EvalContext, message: str, /, **variables: Any) -> str:
     return _formatted(eval_ctx, translations().ugettext(message), variables)
 
 
 @pass_eval_context
 def _template_ngettext(
-    eval_ctx: EvalContext, singular: str, plural: str, num: int, **variables: Any
+    eval_ctx: EvalContext, singular: str, plural: str, num: int, /, **variables: Any
 ) -> str:
     variables.setdefault("num", num)
     return _formatted(eval_ctx, translations().ungettext(singular, plural, num), variables)
