@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from flask import Flask, request, url_for
 
 from shop.i18n import lazy_gettext as _l
@@ -39,7 +41,29 @@ def page_url(number: int) -> str:
     return url_for(request.endpoint or "catalog.home", **(request.view_args or {}), **args)
 
 
+class CardPaths(NamedTuple):
+    """Where the links of a list of product cards start, each card adding its own slug or id."""
+
+    product: str
+    photo: str
+
+
+def card_paths() -> CardPaths:
+    """The product and photo routes' paths up to their last segment, by url_for (which obeys the
+    script root); a slug or id appended gives what url_for would, since neither is ever escaped
+    in a path: slugs are made of a-z, 0-9 and hyphens (`rules.slugify`)."""
+    return CardPaths(
+        product=_up_to_last_segment(url_for("catalog.product", slug="slug")),
+        photo=_up_to_last_segment(url_for("catalog.photo", photo_id=0)),
+    )
+
+
+def _up_to_last_segment(path: str) -> str:
+    return path[: path.rindex("/") + 1]
+
+
 def register(app: Flask) -> None:
     app.add_template_global(category_label)
     app.add_template_global(unit_label)
     app.add_template_global(page_url)
+    app.add_template_global(card_paths)

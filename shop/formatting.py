@@ -7,7 +7,8 @@ from functools import lru_cache
 from babel import Locale
 from babel.numbers import format_currency, format_decimal
 from flask import Flask
-from flask_babel import get_locale
+
+from .i18n import current_locale
 
 RUPIAH = "¤ #,##0"
 # Prices repeat across a listing and between requests, and Babel parses its pattern on every
@@ -17,11 +18,11 @@ REMEMBERED = 4096
 
 def rupiah(amount: int, locale: str | Locale | None = None) -> str:
     """Rp 1.500.000 in Indonesian; whole rupiah, since IDR has no minor unit in practice."""
-    return _rupiah(amount, Locale.parse(locale or get_locale()))
+    return _rupiah(amount, Locale.parse(locale or current_locale()))
 
 
 def number(value: int, locale: str | Locale | None = None) -> str:
-    return _number(value, Locale.parse(locale or get_locale()))
+    return _number(value, Locale.parse(locale or current_locale()))
 
 
 @lru_cache(maxsize=REMEMBERED)

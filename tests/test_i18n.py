@@ -91,6 +91,23 @@ def test_a_forced_language_is_obeyed_inside_a_request_and_undone_after(app_ctx):
         assert words() == ("Products", "pcs", "IDR 1,500,000")
 
 
+def test_template_text_takes_any_variable_name_and_escapes_the_values(app_ctx):
+    # Jinja's newstyle gettext: always %-formatted, values escaped; a variable may be called
+    # `message` or `plural` (the import page's errors are), as the callables' own arguments are not.
+    from flask import render_template_string
+
+    with app_ctx.test_request_context():
+        assert render_template_string(
+            '{{ _("line %(line)s: %(message)s", line=3, message="<b>") }}'
+        ) == ("baris 3: &lt;b&gt;")
+        assert (
+            render_template_string(
+                '{{ ngettext("%(num)s %(plural)s", "%(num)s %(plural)s", 2, plural="x") }}'
+            )
+            == "2 x"
+        )
+
+
 def test_no_ui_text_is_translated_inside_an_f_string():
     # Python 3.11 tokenises an f-string as one string: pybabel never sees a `_()` inside it, so
     # that text would stay English on an Indonesian page (the invoice's "Payment method" did).

@@ -59,6 +59,8 @@ def statements_for(app, client, count_queries, url, page_size):
 @pytest.mark.parametrize(
     ("url", "most"),
     [
+        # the storefront's three totals in one statement, the featured cards
+        ("/", 2),
         # count, the page with its stock, photos and cheapest tiers, provinces
         ("/products", 3),
         ("/products?in_stock=1&q=besek", 3),

@@ -53,6 +53,11 @@ def test_search_matches_word_prefixes_across_fields(client):
     assert "0 produk ditemukan" in get_text(client, "/products?q=besek+magetan")
 
 
+def test_search_words_match_literally(client):
+    # In LIKE an unescaped "_" would match the space in "kain perca".
+    assert "0 produk ditemukan" in get_text(client, "/products?q=kain_perca")
+
+
 @pytest.mark.parametrize(
     ("query", "expected", "absent"),
     [
@@ -142,6 +147,26 @@ def test_pagination_keeps_the_filters(app, client):
         assert second.status_code == 200
     finally:
         app.config["PAGE_SIZE"] = 24
+
+
+@pytest.mark.parametrize("root", ["/", "/shop/"])
+def test_card_links_are_what_url_for_makes(app, client, root):
+    # Cards build their links from one prefix per list (catalog.labels.card_paths).
+    from flask import url_for
+    from sqlalchemy import select
+
+    from catalog.models import Product
+    from shop.extensions import db
+
+    html = client.get("/products?q=besek", base_url=f"http://localhost{root}").get_data(
+        as_text=True
+    )
+    besek = db.session.scalar(select(Product).where(Product.slug == "besek-bambu-banjarnegara"))
+    with app.test_request_context(base_url=f"http://localhost{root}"):
+        product = url_for("catalog.product", slug=besek.slug)
+        photo = url_for("catalog.photo", photo_id=besek.photos[0].id)
+    assert f'<a href="{product}">' in html
+    assert f'<img src="{photo}"' in html
 
 
 def test_photos_are_served_with_long_caching(client):

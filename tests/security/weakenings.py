@@ -73,15 +73,20 @@ def autoescape_off(monkeypatch, world) -> None:  # type: ignore[no-untyped-def]
 
 
 def sql_built_from_text(monkeypatch, world) -> None:  # type: ignore[no-untyped-def]
-    """The storefront search pastes the words into SQL text, as an f-string."""
+    """The storefront search pastes the words into SQL text, as an f-string, in statements
+    built for each request rather than once."""
     original = catalog.queries._filtered
 
-    def filtered(stmt, filters):  # type: ignore[no-untyped-def]
-        pasted = text(f"product.search_text LIKE '%{filters.q}%'") if filters.q else None
-        stmt = original(stmt, dataclasses.replace(filters, q=""))
+    def filtered(stmt, shape):  # type: ignore[no-untyped-def]
+        q = request.args.get("q", "")
+        pasted = text(f"product.search_text LIKE '%{q}%'") if q else None
+        stmt = original(stmt, dataclasses.replace(shape, words=0))
         return stmt.where(pasted) if pasted is not None else stmt
 
     monkeypatch.setattr(catalog.queries, "_filtered", filtered)
+    for name in ("_count_statement", "_summaries_statement", "_cards_statement"):
+        built_once = getattr(catalog.queries, name)
+        monkeypatch.setattr(catalog.queries, name, built_once.__wrapped__)
 
 
 def facility_guard_lets_everyone_in(monkeypatch, world) -> None:  # type: ignore[no-untyped-def]
