@@ -17,7 +17,7 @@ One command, on this machine only (all traffic goes to 127.0.0.1):
    read as a share of Flask's own.
 
 Prints the tables and the issue's targets, writes bench/results/load.json, and exits 1 if any
-request failed.
+request failed or a target was missed.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ CHECKOUT_P99_MS = 250
 MIN_RATIO = 0.5
 # Pages are named by their path, a buyer's actions by method and path.
 BROWSE = "/"
+PRODUCTION = "with page cache"  # the runs of the app as deployed, which the targets judge
 CHECKOUT = "POST /checkout"
 
 
@@ -193,6 +194,12 @@ def prepare(database_url: str, buyers: int, hot: int) -> dict[str, Any]:
 # --- one run: wrk for the visitors, locust for the buyers -----------------------------------------
 
 
+def lua_string(text: str) -> str:
+    """A Lua string literal of `text`'s UTF-8 bytes: printable ASCII as is, the rest as \\ddd."""
+    plain = {*range(0x20, 0x7F)} - {ord('"'), ord("\\")}
+    return '"' + "".join(chr(b) if b in plain else f"\\{b:03d}" for b in text.encode()) + '"'
+
+
 def lua_plan(plan: dict[str, Any]) -> str:
     """What bench/load_visitors.lua chooses from, as a Lua file returning a table."""
 
@@ -200,7 +207,7 @@ def lua_plan(plan: dict[str, Any]) -> str:
         if isinstance(item, list):
             return "{" + ", ".join(value(x) for x in item) + "}"
         if isinstance(item, str):
-            return json.dumps(item)  # a JSON string of printable text is a Lua string too
+            return lua_string(item)
         return str(item)
 
     keys = ("provinces", "categories", "facilities", "products", "popular_products", "words")
@@ -439,7 +446,11 @@ def print_ratios(runs: list[Run]) -> None:
 
 
 def verdicts(runs: list[Run]) -> list[tuple[str, bool]]:
-    """The issue's targets: the slowest page of each kind counts, the ratio is the median round."""
+    """The issue's targets: the slowest page of each kind counts, the ratio is the median round.
+
+    Each run is judged; the targets are the app's as deployed, with its page cache (the
+    default): the runs without it say what rendering alone costs, for reference.
+    """
     checks = []
     for mix in (r for r in runs if r.name.startswith("mix")):
         pages = [e for e in mix.endpoints if e.name.startswith(BROWSE) and e.requests]
@@ -596,7 +607,12 @@ def main() -> None:
     checks = verdicts(runs)
     print()
     for text, passed in checks:
-        print(f"{'met   ' if passed else 'MISSED'}  {text}")
+        if PRODUCTION in text:
+            print(f"{'met   ' if passed else 'MISSED'}  {text}")
+    print("For reference, rendering every page (no page cache):")
+    for text, passed in checks:
+        if PRODUCTION not in text:
+            print(f"  {'would be met' if passed else 'would miss  '}  {text}")
 
     failures = sum(run.total.failures for run in runs)
     report = {
@@ -611,7 +627,10 @@ def main() -> None:
         "rows": counts,
         "runs": [asdict(run) for run in runs],
         "ratios": {label: ratios(runs, label) for label in ("with page cache", "no page cache")},
-        "targets": [{"check": text, "met": passed} for text, passed in checks],
+        "targets": [
+            {"check": text, "met": passed, "production": PRODUCTION in text}
+            for text, passed in checks
+        ],
         "failures": failures,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -620,6 +639,9 @@ def main() -> None:
     print(f"\nWritten to {path.relative_to(ROOT)}")
     if failures:
         sys.exit(f"{failures} requests failed")
+    missed = [text for text, passed in checks if PRODUCTION in text and not passed]
+    if missed:
+        sys.exit(f"{len(missed)} of the targets missed")
 
 
 if __name__ == "__main__":
