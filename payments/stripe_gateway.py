@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 CURRENCY = "idr"
 CENTS = 100  # Stripe treats IDR as a two-decimal currency
+NETWORK_RETRIES = 1  # with the calls' idempotency keys, a retry cannot charge or refund twice
 # Attempts whose money is settled: a later event about their intent changes nothing.
 SETTLED = frozenset({AttemptStatus.SUCCEEDED, AttemptStatus.RETURNING, AttemptStatus.RETURNED})
 # A refund call started longer ago than this died with its process: another may start.
@@ -43,7 +44,14 @@ def configured() -> bool:
 def client() -> stripe.StripeClient:
     config = current_app.config
     bases = {"api": config["STRIPE_API_BASE"]} if config.get("STRIPE_API_BASE") else None
-    return stripe.StripeClient(config["STRIPE_SECRET_KEY"], base_addresses=bases)
+    # Bounded: the library waits 80 s a try by default, and gunicorn kills a worker after 30 s,
+    # so a slow Stripe would turn a cancellation (committed before the call) into a dead page.
+    return stripe.StripeClient(
+        config["STRIPE_SECRET_KEY"],
+        base_addresses=bases,
+        max_network_retries=NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=float(config["STRIPE_TIMEOUT_SECONDS"])),
+    )
 
 
 def start_card_payment(order_id: int, buyer: User) -> CardAttempt:

@@ -78,6 +78,8 @@ def from_environment(instance_path: Path) -> dict[str, object]:
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
         # Only for tests and local fakes: where the Stripe API and Stripe.js are served.
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
+        # Seconds a call to Stripe may wait for an answer (one retry after a network error).
+        "STRIPE_TIMEOUT_SECONDS": float(os.environ.get("STRIPE_TIMEOUT_SECONDS", "10")),
         "STRIPE_JS_URL": os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/"),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
         "MAIL_PORT": int(os.environ.get("MAIL_PORT", "587")),

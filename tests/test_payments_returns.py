@@ -8,6 +8,7 @@ is refunded whole by Stripe: never a Payment, never in the ledger.
 
 from __future__ import annotations
 
+import socket
 import time
 from datetime import date, timedelta
 
@@ -149,6 +150,25 @@ def test_stripe_unreachable_leaves_the_cancellation_standing(stripe_on, users, o
     db.session.rollback()
     assert db.session.get(Order, order.id).status is OrderStatus.CANCELLED
     assert attempt_of(attempt.id).status is AttemptStatus.PENDING  # its success is refused later
+
+
+def test_a_stripe_that_never_answers_delays_a_cancellation_boundedly(stripe_on, users, order):
+    attempt = stripe_gateway.start_card_payment(order.id, users["buyer"])
+    silent = socket.create_server(("127.0.0.1", 0))  # connections are accepted, never answered
+    api = stripe_on.config["STRIPE_API_BASE"]
+    stripe_on.config["STRIPE_API_BASE"] = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    stripe_on.config["STRIPE_TIMEOUT_SECONDS"] = 0.5
+    started = time.monotonic()
+    try:
+        cancel_order(order.id, "Salah pesan", users["buyer"])
+    finally:
+        stripe_on.config["STRIPE_API_BASE"] = api
+        stripe_on.config["STRIPE_TIMEOUT_SECONDS"] = 10.0
+        silent.close()
+    assert time.monotonic() - started < 6  # two tries of 0.5 s and the pause between them
+    db.session.rollback()
+    assert db.session.get(Order, order.id).status is OrderStatus.CANCELLED
+    assert attempt_of(attempt.id).status is AttemptStatus.PENDING
 
 
 # A succeeded intent that the order refuses is refunded whole, once
