@@ -46,6 +46,8 @@ DEFAULT_SECONDS = 10
 KEPT_UNTIL_CHANGED = frozenset({"catalog.product"})
 KEEP_SECONDS = 300
 GENERATION = "forgotten"  # the Redis key counting `forget` calls, under the prefix
+# Where `Hits` leaves its look-up (key, page or None) in the WSGI environ for Flask's hook.
+LOOKED_UP = "karya.page_cache.looked_up"
 # The public catalog: the same for every anonymous visitor.
 CACHED_ENDPOINTS = frozenset(
     {
@@ -279,15 +281,19 @@ def recent(name: str, compute: Callable[[], T]) -> T:
     return value
 
 
-def _anonymous_session(app: Flask, req: Request) -> bool:
+def _anonymous(app: Flask, cookies: Mapping[str, str], session_keys: Iterable[str]) -> bool:
     """Nobody signed in or remembered, no cart, no message waiting: only a CSRF token, if any.
 
     Flask-Login's session protection marks any session without a login `_fresh: False`.
     """
-    if app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in req.cookies:
+    if app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies:
         return False
     anonymous = {app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), "_fresh"}
-    return set(session.keys()) <= anonymous
+    return set(session_keys) <= anonymous
+
+
+def _anonymous_session(app: Flask, req: Request) -> bool:
+    return _anonymous(app, req.cookies, session.keys())
 
 
 def _cacheable_request(app: Flask, req: Request) -> bool:
@@ -320,7 +326,11 @@ def _serve_cached() -> Response | None:
     if app.config["PAGE_CACHE_SECONDS"] <= 0 or not _cacheable_request(app, req):
         return None
     key = cache_key(select_locale(), req.environ)
-    page = app.extensions["page_cache"].get(key, app.config["PAGE_CACHE_SECONDS"])
+    looked_up = req.environ.get(LOOKED_UP)
+    if looked_up is not None and looked_up[0] == key:
+        page = looked_up[1]  # `Hits` asked the cache already: a miss goes to Redis once
+    else:
+        page = app.extensions["page_cache"].get(key, app.config["PAGE_CACHE_SECONDS"])
     if page is None:
         g.page_cache_key = key  # a miss: the response may be stored
         if req.endpoint in KEPT_UNTIL_CHANGED and not req.query_string:
@@ -435,18 +445,17 @@ class Hits:
             return None
         key = cache_key(locale_from(cookies), environ)
         page = app.extensions["page_cache"].get(key, app.config["PAGE_CACHE_SECONDS"])
+        environ[LOOKED_UP] = (key, page)
         if page is None or CSRF_MARK in page.body:
             return None  # rendered, or served with the visitor's token, by Flask
         return page  # type: ignore[no-any-return]
 
     def _anonymous(self, cookies: Mapping[str, str]) -> bool:
-        """As `_anonymous_session`, from the cookies: Flask's session is not loaded here."""
+        """`_anonymous`, with the session read from its cookie: Flask has not loaded it here."""
         app = self.app
-        if app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies:
-            return False
         value = cookies.get(app.config["SESSION_COOKIE_NAME"])
         if not value:
-            return True
+            return _anonymous(app, cookies, ())
         serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
         if serializer is None:
             return False
@@ -454,9 +463,8 @@ class Hits:
         try:
             data = serializer.loads(value, max_age=lifetime)
         except BadSignature:
-            return True  # Flask would start an empty session
-        anonymous = {app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), "_fresh"}
-        return isinstance(data, dict) and set(data) <= anonymous
+            data = {}  # Flask would start an empty session
+        return isinstance(data, dict) and _anonymous(app, cookies, data)
 
 
 def register(app: Flask) -> None:

@@ -194,6 +194,17 @@ def test_a_cart_in_the_session_goes_to_flask(client, cache, flask_entered):
     assert "X-Page-Cache" not in page.headers
 
 
+@pytest.mark.parametrize("url", ["/products", BESEK])
+def test_a_miss_and_a_hit_each_ask_the_cache_once(client, cache, monkeypatch, url):
+    asked = []
+    get = cache.get
+    monkeypatch.setattr(cache, "get", lambda key, keep_for: asked.append(key) or get(key, keep_for))
+    assert client.get(url).headers["X-Page-Cache"] == "miss"
+    assert len(asked) == 1  # the layer before Flask asked; Flask's hook took its answer
+    assert client.get(url).headers["X-Page-Cache"] == "hit"
+    assert len(asked) == 2
+
+
 def test_a_visitor_who_has_seen_a_form_still_gets_cached_pages(client, cache):
     client.get(BESEK)  # the add-to-cart form: a session cookie with a CSRF token
     assert client.get("/products").headers["X-Page-Cache"] == "miss"
