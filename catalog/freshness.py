@@ -102,8 +102,8 @@ def _forget_pages(session: Session) -> None:
     changes = session.info.pop(_KEY, None)
     if not changes or not has_app_context():
         return
-    if current_app.extensions.get("page_cache") is None:
-        return
+    if current_app.extensions.get("page_cache") is None or page_cache.seconds() <= 0:
+        return  # no page is kept, none to forget
     urls = current_app.url_map.bind("localhost")
     page_cache.forget(
         [urls.build("catalog.product", {"slug": slug}) for slug in affected_slugs(changes)]
