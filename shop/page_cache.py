@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import redis
 from flask import Flask, Request, Response, current_app, g, request, session
 from flask_wtf.csrf import generate_csrf
-from itsdangerous import BadSignature
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.http import parse_cookie
 
 from . import request_log, web
@@ -60,6 +60,7 @@ CACHED_ENDPOINTS = frozenset(
 )
 # Stands in for the visitor's CSRF token in a stored page; NUL never occurs in the app's HTML.
 CSRF_MARK = b"\x00csrf-token\x00"
+CSRF_SALT = "wtf-csrf-token"  # Flask-WTF signs its tokens with this salt
 REDIS_PREFIX = "karya:page:"
 REDIS_TIMEOUT = 0.25  # seconds: a slow Redis must not make pages slower than rendering them
 REDIS_BACKOFF = 5.0  # seconds without Redis after an error, rather than a timeout per request
@@ -376,19 +377,21 @@ def _store(response: Response) -> Response:
 
 
 class Hits:
-    """WSGI: answers a hit on a page that is the same for every anonymous visitor (no CSRF token
-    in it) before Flask is entered: no request context, session, routing or hooks.
+    """WSGI: answers a hit for an anonymous visitor before Flask is entered: no request context,
+    routing or hooks.
 
-    That is most of the storefront's traffic; everything else (a miss, a page with the visitor's
-    CSRF token, anyone who is not anonymous) goes on to Flask, whose first hook serves hits on
-    pages with a token. The response is the one Flask would send: the stored headers, the
-    security headers, the request id and `Vary: Cookie`, and the request's log line.
+    That is most of the storefront's traffic. A page with a form gets the visitor's CSRF token,
+    signed from their session as Flask-WTF signs it. Everything else (a miss, a form for a
+    visitor who has no token yet, anyone who is not anonymous) goes on to Flask, whose first hook
+    serves hits too. The response is the one Flask would send: the stored headers, the security
+    headers, the request id and `Vary: Cookie`, and the request's log line.
     """
 
     def __init__(self, app: Flask, inner: WSGIApplication) -> None:
         self.app = app
         self.inner = inner
         self._paths: tuple[frozenset[str], tuple[str, ...]] | None = None
+        self._csrf_signer: tuple[Any, URLSafeTimedSerializer] | None = None
 
     def catalog_paths(self) -> tuple[frozenset[str], tuple[str, ...]]:
         """The cached views' paths, and prefixes of those with a variable part: a cheap test
@@ -441,30 +444,51 @@ class Hits:
         if app.config["PAGE_CACHE_SECONDS"] <= 0:
             return None
         cookies = parse_cookie(environ.get("HTTP_COOKIE"))
-        if not self._anonymous(cookies):
+        visitor = self._anonymous_session(cookies)
+        if visitor is None:
             return None
         key = cache_key(locale_from(cookies), environ)
-        page = app.extensions["page_cache"].get(key, app.config["PAGE_CACHE_SECONDS"])
+        page: Page | None = app.extensions["page_cache"].get(key, app.config["PAGE_CACHE_SECONDS"])
         environ[LOOKED_UP] = (key, page)
-        if page is None or CSRF_MARK in page.body:
-            return None  # rendered, or served with the visitor's token, by Flask
-        return page  # type: ignore[no-any-return]
+        if page is None:
+            return None  # rendered by Flask
+        if CSRF_MARK in page.body:
+            token = self._csrf_token(visitor)
+            if token is None:
+                return None  # Flask makes the visitor's first token, and sets their cookie
+            page = replace(page, body=page.body.replace(CSRF_MARK, token.encode()))
+        return page
 
-    def _anonymous(self, cookies: Mapping[str, str]) -> bool:
-        """`_anonymous`, with the session read from its cookie: Flask has not loaded it here."""
+    def _anonymous_session(self, cookies: Mapping[str, str]) -> dict[str, Any] | None:
+        """The session as Flask would read it from its cookie, when `_anonymous`; else None."""
         app = self.app
+        data: Any = {}
         value = cookies.get(app.config["SESSION_COOKIE_NAME"])
-        if not value:
-            return _anonymous(app, cookies, ())
-        serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-        if serializer is None:
-            return False
-        lifetime = int(app.permanent_session_lifetime.total_seconds())
-        try:
-            data = serializer.loads(value, max_age=lifetime)
-        except BadSignature:
-            data = {}  # Flask would start an empty session
-        return isinstance(data, dict) and _anonymous(app, cookies, data)
+        if value:
+            serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+            if serializer is None:
+                return None
+            lifetime = int(app.permanent_session_lifetime.total_seconds())
+            try:
+                data = serializer.loads(value, max_age=lifetime)
+            except BadSignature:
+                data = {}  # Flask would start an empty session
+            if not isinstance(data, dict):
+                return None
+        return data if _anonymous(app, cookies, data) else None
+
+    def _csrf_token(self, visitor: Mapping[str, Any]) -> str | None:
+        """What Flask-WTF's `generate_csrf` gives this session: its token, signed; None when the
+        session holds none yet."""
+        config = self.app.config
+        raw = visitor.get(config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
+        if not isinstance(raw, str):
+            return None
+        secret = config.get("WTF_CSRF_SECRET_KEY") or self.app.secret_key
+        signer = self._csrf_signer
+        if signer is None or signer[0] != secret:
+            signer = self._csrf_signer = (secret, URLSafeTimedSerializer(secret, salt=CSRF_SALT))
+        return signer[1].dumps(raw)  # type: ignore[no-any-return]
 
 
 def register(app: Flask) -> None:

@@ -156,11 +156,36 @@ def test_a_hit_before_flask_adds_hsts_over_https_only(client, cache, flask_enter
     assert secure.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
-def test_a_page_with_the_visitors_token_is_served_by_flask(client, cache, flask_entered):
-    client.get(BESEK)
+def test_a_page_with_a_form_gets_the_visitors_token_before_flask(app, cache, flask_entered):
+    client = app.test_client()
+    client.get(BESEK)  # a miss: rendered by Flask, which gives the visitor a token and a cookie
     hit = client.get(BESEK)
     assert hit.headers["X-Page-Cache"] == "hit"
-    assert len(flask_entered) == 2  # it needs the visitor's CSRF token, which Flask makes
+    assert len(flask_entered) == 1  # the hit never reached Flask
+    assert "Set-Cookie" not in hit.headers
+    assert CSRF_MARK not in hit.data
+    token = _TOKEN.search(hit.data).group(1).decode()
+    added = client.post(
+        "/cart", data={"csrf_token": token, "product_id": besek_id(), "quantity": 100}
+    )
+    assert added.status_code == 302  # Flask-WTF takes the token the layer signed
+    # Another visitor's session cannot use it.
+    other = app.test_client()
+    other.get(BESEK)
+    refused = other.post(
+        "/cart", data={"csrf_token": token, "product_id": besek_id(), "quantity": 100}
+    )
+    assert refused.status_code == 400
+
+
+def test_a_visitor_without_a_token_gets_a_page_with_a_form_from_flask(app, cache, flask_entered):
+    app.test_client().get(BESEK)  # someone else's visit stores the page
+    newcomer = app.test_client()
+    hit = newcomer.get(BESEK)
+    assert hit.headers["X-Page-Cache"] == "hit"
+    assert len(flask_entered) == 2  # Flask makes the newcomer's first token...
+    assert newcomer.get_cookie("session") is not None  # ...and the cookie that keeps it
+    assert CSRF_MARK not in hit.data
 
 
 def test_a_session_holding_only_a_csrf_token_is_anonymous_before_flask(
