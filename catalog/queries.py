@@ -323,7 +323,6 @@ class ProductDetail:
     card: ProductCard
     photo_ids: list[int]
     makers: int
-    active_makers: int
 
 
 @cache
@@ -341,7 +340,6 @@ def _product_by_slug() -> Select:  # type: ignore[type-arg]
             Product,
             on_hand_expression(),
             made_by,
-            _active_makers(Product.programme_id).correlate(Product).scalar_subquery(),
         )
         .join(Product.facility)
         .join(Product.programme)
@@ -375,12 +373,12 @@ def product_detail(slug: str) -> ProductDetail | None:
     row = db.session.execute(_product_by_slug(), {"slug": slug}).first()
     if row is None:
         return None
-    product, on_hand, makers, can_make = row
+    product, on_hand, makers = row
     of_product = {"product_id": product.id}
     tiers = [Tier(*tier) for tier in _columns(_tiers_of_product(), of_product).all()]
     photo_ids = list(_columns(_photos_of_product(), of_product).scalars().all())
     card = ProductCard(product, int(on_hand), photo_ids[0] if photo_ids else None, tiers)
-    return ProductDetail(card, photo_ids, makers or 0, can_make or 0)
+    return ProductDetail(card, photo_ids, makers or 0)
 
 
 # The product a batch made, inside `_active_makers`: apart from the enclosing query's product.
@@ -402,6 +400,22 @@ def _active_makers(programme_id: int | ColumnElement[int]) -> Select:  # type: i
 def active_makers(programme_id: int) -> int:
     """Active WBP who have worked in the programme: the people who can make more."""
     return db.session.scalar(_active_makers(programme_id)) or 0
+
+
+class MakersForShortfall:
+    """`active_makers` of each programme, asked only for a quantity beyond the stock on hand (only
+    a shortfall has a lead time, and the count is the costliest query of a product page) and at
+    most once per programme."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, int] = {}
+
+    def __call__(self, programme_id: int, shortfall: int) -> int:
+        if shortfall <= 0:
+            return 0
+        if programme_id not in self._known:
+            self._known[programme_id] = active_makers(programme_id)
+        return self._known[programme_id]
 
 
 @dataclass(frozen=True)

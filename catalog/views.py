@@ -131,7 +131,9 @@ def product(slug: str) -> str:
         wanted_price=unit_price(wanted, product.base_price, detail.card.tiers),
         shortfall=shortfall,
         lead_days=lead_time_days(
-            shortfall, product.programme.pieces_per_wbp_per_day, detail.active_makers
+            shortfall,
+            product.programme.pieces_per_wbp_per_day,
+            queries.MakersForShortfall()(product.programme_id, shortfall),
         ),
     )
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 
 from catalog.models import Facility, Product
 from catalog.pricing import Tier, applied_tier, lead_time_days
-from catalog.queries import active_makers, on_hand_expression
+from catalog.queries import MakersForShortfall, on_hand_expression
 from shop.database import insert
 from shop.extensions import db
 
@@ -203,12 +203,12 @@ def price_cart(items: dict[int, int]) -> list[FacilityCart]:
         .unique()
         .all()
     )
-    makers: dict[int, int] = {}
+    makers = MakersForShortfall()
     groups: dict[int, FacilityCart] = {}
     for product, on_hand in rows:
-        if product.programme_id not in makers:
-            makers[product.programme_id] = active_makers(product.programme_id)
-        line = price_line(product, items[product.id], int(on_hand), makers[product.programme_id])
+        quantity = items[product.id]
+        can_make = makers(product.programme_id, quantity - on_hand)
+        line = price_line(product, quantity, int(on_hand), can_make)
         groups.setdefault(product.facility_id, FacilityCart(product.facility, [])).lines.append(
             line
         )

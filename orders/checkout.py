@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload
 
 from catalog.labels import unit_label
 from catalog.models import Batch, BatchStatus, Product
-from catalog.queries import active_makers
+from catalog.queries import MakersForShortfall
 from shop import mail
 from shop.accounts.models import User
 from shop.database import insert, write_transaction
@@ -194,14 +194,14 @@ def place_orders(buyer: User, request: CheckoutRequest) -> list[Order]:
         if missing := [pid for pid in product_ids if pid not in products]:
             raise CheckoutRefused([_("Product %(id)s is not on sale.", id=pid) for pid in missing])
         batches = locked_batches(product_ids)
-        makers: dict[int, int] = {}
+        makers = MakersForShortfall()
         priced: list[tuple[PricedLine, list[Batch]]] = []
         for pid in product_ids:
             product = products[pid]
-            if product.programme_id not in makers:
-                makers[product.programme_id] = active_makers(product.programme_id)
+            quantity = request.items[pid]
             on_hand = sum(b.on_hand for b in batches[pid])
-            line = price_line(product, request.items[pid], on_hand, makers[product.programme_id])
+            can_make = makers(product.programme_id, quantity - on_hand)
+            line = price_line(product, quantity, on_hand, can_make)
             priced.append((line, batches[pid]))
         if problems := [quantity_message(line) for line, _b in priced if line.problem]:
             raise CheckoutRefused(problems)
