@@ -1,12 +1,16 @@
-"""Product pages are forgotten by the page cache as soon as what they show changes.
+"""Product pages, and pages scoped to a facility, are forgotten by the page cache as soon as
+what they show changes.
 
 A product page shows the product, its tiers and photos, its stock (its batches), how many WBP
 made it and how many of its programme's makers are active (their participations and status),
 and its facility and programme. A committed change to any of those rows makes the page cache
 forget the product pages of the facility it belongs to: every such row names its facility in
 one step or two, a facility lists a few dozen products, and the pages are rendered again on the
-next visit. Since a product page is never older than its last change, Redis may keep it longer
-than the other pages (shop/page_cache.py).
+next visit. The same change counts a new version of the scope `facility:<slug>`, which a page
+showing nothing of the catalog but that facility's rows names (`page_cache.scope_to`); a change
+to any facility's own row also counts one of `facilities`, for the lists of facilities that
+listings show in their filters. Since such pages are never older than their last change, Redis
+may keep them longer than the other pages (shop/page_cache.py).
 """
 
 from __future__ import annotations
@@ -44,13 +48,15 @@ class Changes:
     products: set[int] = field(default_factory=set)
     batches: set[int] = field(default_factory=set)
     slugs: set[str] = field(default_factory=set)  # of products renamed or deleted
+    facility_slugs: set[str] = field(default_factory=set)  # of facilities changed themselves
 
     def note(self, obj: Any) -> None:
         if isinstance(obj, Product):
-            self.facilities.add(obj.facility_id)
-            self.slugs.update(_old_slugs(obj))
+            self.facilities.update(_old_and_new(obj, "facility_id"))
+            self.slugs.update(_old_and_new(obj, "slug"))
         elif isinstance(obj, Facility):
             self.facilities.add(obj.id)
+            self.facility_slugs.update(_old_and_new(obj, "slug"))
         elif isinstance(obj, (Programme, Wbp)):
             self.facilities.add(obj.facility_id)
         elif isinstance(obj, (PriceTier, ProductPhoto, Batch)):
@@ -59,33 +65,41 @@ class Changes:
             self.batches.add(obj.batch_id)
 
     def __bool__(self) -> bool:
-        return bool(self.facilities or self.products or self.batches or self.slugs)
+        return bool(
+            self.facilities or self.products or self.batches or self.slugs or self.facility_slugs
+        )
 
 
-def _old_slugs(product: Product) -> Iterable[str]:
-    history = db.inspect(product).attrs.slug.history
-    return [slug for slug in (*history.deleted, product.slug) if slug]
+def _old_and_new(obj: Any, attribute: str) -> Iterable[Any]:
+    history = getattr(db.inspect(obj).attrs, attribute).history
+    return [value for value in (*history.deleted, getattr(obj, attribute)) if value]
 
 
-def affected_slugs(changes: Changes) -> set[str]:
-    """The slugs of every product of the facilities the changes belong to."""
-    facilities = select(Product.facility_id)
+def affected(changes: Changes) -> tuple[set[str], set[str]]:
+    """The slugs of the facilities the changes belong to, and of all their products."""
+    of_products = select(Product.facility_id)
     conditions = []
     if changes.facilities:
-        conditions.append(Product.facility_id.in_(changes.facilities))
+        conditions.append(Facility.id.in_(changes.facilities))
     if changes.products:
-        conditions.append(
-            Product.facility_id.in_(facilities.where(Product.id.in_(changes.products)))
-        )
+        conditions.append(Facility.id.in_(of_products.where(Product.id.in_(changes.products))))
     if changes.batches:
         made = select(Batch.product_id).where(Batch.id.in_(changes.batches))
-        conditions.append(Product.facility_id.in_(facilities.where(Product.id.in_(made))))
-    slugs = set(changes.slugs)
+        conditions.append(Facility.id.in_(of_products.where(Product.id.in_(made))))
+    facilities, products = set(changes.facility_slugs), set(changes.slugs)
     if conditions:
         # A connection of its own: the committed session runs no more SQL in this event.
         with db.engine.connect() as connection:
-            slugs.update(connection.scalars(select(Product.slug).where(or_(*conditions))))
-    return slugs
+            rows = connection.execute(
+                select(Facility.slug, Product.slug)
+                .outerjoin(Product, Product.facility_id == Facility.id)
+                .where(or_(*conditions))
+            )
+            for facility, product in rows:
+                facilities.add(facility)
+                if product is not None:
+                    products.add(product)
+    return facilities, products
 
 
 @event.listens_for(Session, "after_flush")
@@ -105,9 +119,20 @@ def _forget_pages(session: Session) -> None:
     if current_app.extensions.get("page_cache") is None or page_cache.seconds() <= 0:
         return  # no page is kept, none to forget
     urls = current_app.url_map.bind("localhost")
-    page_cache.forget(
-        [urls.build("catalog.product", {"slug": slug}) for slug in affected_slugs(changes)]
-    )
+    facilities, products = affected(changes)
+    scopes = [facility_scope(slug) for slug in facilities]
+    if changes.facility_slugs:
+        scopes.append(FACILITY_LISTS)
+    page_cache.forget([urls.build("catalog.product", {"slug": slug}) for slug in products], scopes)
+
+
+# The scope of the lists of facilities shown in listings' filters: any facility's own row.
+FACILITY_LISTS = "facilities"
+
+
+def facility_scope(slug: str) -> str:
+    """The scope of a page showing nothing of the catalog but the rows of this facility."""
+    return f"facility:{slug}"
 
 
 @event.listens_for(Session, "after_rollback")

@@ -10,6 +10,7 @@ from shop.i18n import gettext as _
 from shop.pagination import PageOutOfRange
 
 from . import queries
+from .freshness import FACILITY_LISTS, facility_scope
 from .models import Category
 from .pricing import lead_time_days, tier_table, unit_price
 
@@ -51,6 +52,7 @@ def facilities() -> str:
 
 @bp.get("/facilities/<slug>")
 def facility(slug: str) -> str:
+    page_cache.scope_to(facility_scope(slug))  # before reading anything the page shows
     found = queries.facility_by_slug(slug)
     if found is None:
         abort(404)
@@ -94,6 +96,9 @@ def _facility_choices(filters: queries.ProductFilters) -> list[tuple[str, str]]:
 
 @bp.get("/products")
 def products() -> str:
+    if slug := params.text(request.args, "facility"):
+        # One facility's products; but for them, only the facilities in the filter can change.
+        page_cache.scope_to(facility_scope(slug), FACILITY_LISTS)  # before reading them
     filters = _product_filters(request.args)
     page = params.page_number(request.args)
     try:

@@ -3,8 +3,10 @@
 Most storefront traffic is people nobody knows yet browsing the same listings and product pages:
 for them a page is the same bytes for everyone who speaks their language, so it is rendered once
 per `PAGE_CACHE_SECONDS`, shared through Redis when `REDIS_URL` is set, and kept in each worker's
-memory until it expires. A hit is answered by the first hook after the request id, before the
-database, the login or the rate limiter are touched.
+memory until it expires. Product pages, and pages scoped to one facility, are forgotten when what
+they show changes (catalog/freshness.py), so Redis keeps them longer. Most hits are answered
+before Flask (`Hits`), the rest by its first hook: before the database, the login or the rate
+limiter are touched.
 
 Only a visitor whose session holds nothing but a CSRF token is served or stored: anyone signed in,
 remembered, with a cart or with a message to flash sees pages rendered for them. A visitor who
@@ -41,11 +43,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SECONDS = 10
 # Product pages (without a query string) are forgotten as soon as what they show changes
-# (catalog/freshness.py): Redis keeps them this long. A worker's own copy still lasts
-# PAGE_CACHE_SECONDS, so a change another worker made shows there within that time.
+# (catalog/freshness.py), and so are pages a view scoped to what they show (`scope_to`): Redis
+# keeps both this long. A worker's own copy still lasts PAGE_CACHE_SECONDS, so a change another
+# worker made shows there within that time.
 KEPT_UNTIL_CHANGED = frozenset({"catalog.product"})
 KEEP_SECONDS = 300
 GENERATION = "forgotten"  # the Redis key counting `forget` calls, under the prefix
+VERSION = "version:"  # before a scope's name: the Redis key counting its changes
 # Where `Hits` leaves its look-up (key, page or None) in the WSGI environ for Flask's hook.
 LOOKED_UP = "karya.page_cache.looked_up"
 # The public catalog: the same for every anonymous visitor.
@@ -79,21 +83,24 @@ def now() -> float:
 
 @dataclass(frozen=True)
 class Page:
-    """A stored response: until when it may be served, the view's headers, and the body."""
+    """A stored response: until when it may be served, the view's headers, and the body; for a
+    scoped page, the versions of its scopes it was rendered at."""
 
     expires: float
     headers: list[tuple[str, str]]
     body: bytes
+    versions: dict[str, int] = field(default_factory=dict)
 
     def encode(self) -> bytes:
-        head = {"expires": self.expires, "headers": self.headers}
+        head = {"expires": self.expires, "headers": self.headers, "versions": self.versions}
         return json.dumps(head).encode() + b"\n" + self.body
 
     @classmethod
     def decode(cls, stored: bytes) -> Page:
         head, _, body = stored.partition(b"\n")
         fields = json.loads(head)
-        return cls(fields["expires"], [tuple(h) for h in fields["headers"]], body)
+        headers = [tuple(h) for h in fields["headers"]]
+        return cls(fields["expires"], headers, body, fields.get("versions", {}))
 
 
 class MemoryStore:
@@ -119,11 +126,13 @@ class MemoryStore:
             self.pages.pop(key, None)  # re-inserted last, so the oldest stay first
             self.pages[key] = page
 
-    def forget(self, keys: list[str]) -> None:
+    def forget(self, keys: list[str], scopes: Iterable[str] = ()) -> None:
         with self._lock:
             self.generation += 1
             for key in keys:
                 self.pages.pop(key, None)
+            if changed := set(scopes):
+                self.pages = {k: p for k, p in self.pages.items() if changed.isdisjoint(p.versions)}
 
     def clear(self) -> None:
         with self._lock:
@@ -167,15 +176,29 @@ class RedisStore:
         except redis.RedisError as error:
             self._failed(error)
 
-    def forget(self, keys: list[str]) -> None:
+    def forget(self, keys: list[str], scopes: Iterable[str] = ()) -> None:
         # Tried even while paused: a page left behind would be served until it expires.
         try:
-            with self.client.pipeline(transaction=True) as both:
-                both.incr(self.prefix + GENERATION)
-                both.delete(*(self.prefix + key for key in keys))
-                both.execute()
+            with self.client.pipeline(transaction=True) as all_at_once:
+                all_at_once.incr(self.prefix + GENERATION)
+                if keys:
+                    all_at_once.delete(*(self.prefix + key for key in keys))
+                for scope in scopes:
+                    all_at_once.incr(self.prefix + VERSION + scope)
+                all_at_once.execute()
         except redis.RedisError as error:
             self._failed(error)
+
+    def versions(self, scopes: list[str]) -> dict[str, int] | None:
+        """How many times each scope changed; None when Redis cannot say."""
+        if not self._available():
+            return None
+        try:
+            counts = self.client.mget([self.prefix + VERSION + scope for scope in scopes])
+        except redis.RedisError as error:
+            self._failed(error)
+            return None
+        return {scope: int(count or 0) for scope, count in zip(scopes, counts, strict=True)}
 
     def generation(self) -> int | None:
         """How many times pages were forgotten; None when Redis cannot say."""
@@ -213,11 +236,15 @@ class PageCache:
         if page is None and self.shared is not None:
             page = self.shared.get(key)
             moment = now()
-            if page is not None and page.expires > moment:
+            if page is not None and page.expires > moment and self._current(page):
                 self.local.put(key, replace(page, expires=min(page.expires, moment + keep_for)))
             else:
                 page = None
         return page
+
+    def _current(self, page: Page) -> bool:
+        """Whether nothing a scoped page shows changed since it was rendered."""
+        return not page.versions or self.versions(list(page.versions)) == page.versions
 
     def put(self, key: str, page: Page, shared_seconds: float) -> None:
         """Keeps `page` in memory until it expires, and in Redis for `shared_seconds`."""
@@ -225,10 +252,16 @@ class PageCache:
         if self.shared is not None:
             self.shared.put(key, replace(page, expires=now() + shared_seconds), shared_seconds)
 
-    def forget(self, keys: list[str]) -> None:
-        self.local.forget(keys)
+    def forget(self, keys: list[str], scopes: Iterable[str] = ()) -> None:
+        scopes = list(scopes)
+        self.local.forget(keys, scopes)
         if self.shared is not None:
-            self.shared.forget(keys)
+            self.shared.forget(keys, scopes)
+
+    def versions(self, scopes: list[str]) -> dict[str, int] | None:
+        """The scopes' change counts, which only Redis keeps; without it pages are not kept
+        longer than PAGE_CACHE_SECONDS, and None is the answer."""
+        return self.shared.versions(scopes) if self.shared is not None else None
 
     def generation(self) -> int | None:
         """Changes with every `forget`: a page rendered while it changed may show what was
@@ -252,16 +285,26 @@ def seconds() -> int:
     return int(current_app.config["PAGE_CACHE_SECONDS"])
 
 
-def forget(paths: list[str]) -> None:
-    """Forgets the pages at these paths (without a query string), in every language."""
-    if not paths:
+def forget(paths: list[str], scopes: Iterable[str] = ()) -> None:
+    """Forgets the pages at these paths (without a query string) in every language, and the
+    pages scoped to any of these scopes."""
+    scopes = list(scopes)
+    if not paths and not scopes:
         return
     keys = [
         cache_key(locale, {"PATH_INFO": path, "QUERY_STRING": ""})
         for path in paths
         for locale in LANGUAGES
     ]
-    page_cache().forget(keys)
+    page_cache().forget(keys, scopes)
+
+
+def scope_to(*scopes: str) -> None:
+    """Called by a view, before it reads anything, when its page shows nothing that changes but
+    what these scopes name (`facility:<slug>`, as catalog/freshness.py counts their changes):
+    Redis may then keep the page until one of them changes, instead of PAGE_CACHE_SECONDS."""
+    if "page_cache_key" in g:
+        g.page_cache_versions = page_cache().versions(list(scopes))
 
 
 def recent(name: str, compute: Callable[[], T]) -> T:
@@ -364,7 +407,11 @@ def _store(response: Response) -> Response:
     cache = page_cache()
     page = Page(now() + period, headers, body)
     started = g.pop("page_cache_generation", None)
-    if started is None:
+    versions = g.pop("page_cache_versions", None)
+    if versions:
+        # Read before rendering: a change committed since has counted past them.
+        cache.put(key, replace(page, versions=versions), max(period, KEEP_SECONDS))
+    elif started is None:
         cache.put(key, page, period)
     else:
         cache.put(key, page, max(period, KEEP_SECONDS))

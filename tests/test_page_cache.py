@@ -11,7 +11,8 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from catalog.models import Product
+from catalog import freshness
+from catalog.models import Facility, Product
 from shop import page_cache
 from shop.extensions import db
 from shop.page_cache import CSRF_MARK, PageCache, RedisStore
@@ -504,3 +505,99 @@ def test_a_page_rendered_while_its_product_changed_is_not_kept_long(
         assert store.client.ttl(key) <= SECONDS
     finally:
         store.clear()
+
+
+# --- pages scoped to one facility: kept until the facility changes ---------------------------
+
+BANJARNEGARA = "/products?facility=rutan-banjarnegara"
+
+
+@pytest.fixture
+def shared(app, monkeypatch):  # type: ignore[no-untyped-def]
+    """The cache in front of Redis, as in production."""
+    store = redis_store()
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", SECONDS)
+    cache = PageCache(store)
+    monkeypatch.setitem(app.extensions, "page_cache", cache)
+    yield cache
+    store.clear()
+
+
+def rename_a_product_of(facility_id: int, name: str) -> None:
+    product = db.session.scalar(select(Product).where(Product.facility_id == facility_id))
+    product.name = name
+    db.session.commit()
+
+
+@pytest.mark.parametrize(
+    "url", [BANJARNEGARA, BANJARNEGARA + "&in_stock=1&q=besek", "/facilities/rutan-banjarnegara"]
+)
+def test_redis_keeps_a_facilitys_pages_until_the_facility_changes(
+    client, shared, clock, facilities, url
+):
+    assert client.get(url).headers["X-Page-Cache"] == "miss"
+    (key,) = shared.shared.client.keys(shared.shared.prefix + "[ie][dn]:*")
+    assert shared.shared.client.ttl(key) > page_cache.KEEP_SECONDS - 5
+    clock[0] += SECONDS + 1  # this worker's own copy is gone; Redis still has the page
+    assert client.get(url).headers["X-Page-Cache"] == "hit"
+    rename_a_product_of(facilities["magetan"], "Keset dari tempat lain")
+    assert client.get(url).headers["X-Page-Cache"] == "hit"  # another facility changed
+    rename_a_product_of(facilities["banjarnegara"], "Besek bambu anyaman baru")
+    page = client.get(url)
+    assert page.headers["X-Page-Cache"] == "miss"  # at once, not in SECONDS
+    assert b"Besek bambu anyaman baru" in page.data
+
+
+def test_another_workers_copy_of_a_facilitys_page_is_checked_against_redis(
+    app, shared, clock, facilities
+):
+    visitor = app.test_client()
+    assert visitor.get(BANJARNEGARA).headers["X-Page-Cache"] == "miss"
+    (key,) = shared.local.pages
+    # Other workers: the same Redis, each its own memory.
+    assert PageCache(shared.shared).get(key, SECONDS) is not None
+    rename_a_product_of(facilities["banjarnegara"], "Besek bambu anyaman baru")
+    assert shared.shared.client.exists(shared.shared.prefix + key)
+    # The page is still in Redis, but at an old version of the facility: nobody is served it.
+    assert PageCache(shared.shared).get(key, SECONDS) is None
+    assert visitor.get(BANJARNEGARA).headers["X-Page-Cache"] == "miss"
+
+
+def test_a_change_to_any_facility_renews_the_facility_filters(client, shared, facilities):
+    """A listing's facility filter names the province's facilities: any of them may change."""
+    assert client.get(BANJARNEGARA + "&province=Jawa Tengah").headers["X-Page-Cache"] == "miss"
+    assert client.get("/facilities/rutan-banjarnegara").headers["X-Page-Cache"] == "miss"
+    elsewhere = db.session.get(Facility, facilities["magetan"])
+    elsewhere.name = "Rutan Kelas IIB Magetan Baru"
+    db.session.commit()
+    assert client.get(BANJARNEGARA + "&province=Jawa Tengah").headers["X-Page-Cache"] == "miss"
+    # The facility's own page shows no other facility: it stays.
+    assert client.get("/facilities/rutan-banjarnegara").headers["X-Page-Cache"] == "hit"
+
+
+def test_a_facilitys_page_rendered_while_the_facility_changed_is_not_kept(
+    client, app, shared, clock, monkeypatch
+):
+    render = page_cache._store
+
+    def change_during_render(response):  # type: ignore[no-untyped-def]
+        shared.forget([], [freshness.facility_scope("rutan-banjarnegara")])  # a commit meanwhile
+        return render(response)
+
+    hooks = app.after_request_funcs[None]
+    changing = [change_during_render if f is render else f for f in hooks]
+    monkeypatch.setitem(app.after_request_funcs, None, changing)
+    assert client.get(BANJARNEGARA).headers["X-Page-Cache"] == "miss"
+    monkeypatch.setitem(app.after_request_funcs, None, hooks)
+    clock[0] += SECONDS + 1  # past this worker's copy: Redis answers, at a version now old
+    assert client.get(BANJARNEGARA).headers["X-Page-Cache"] == "miss"
+    assert client.get(BANJARNEGARA).headers["X-Page-Cache"] == "hit"  # rendered at the new one
+
+
+def test_without_redis_a_facilitys_pages_expire_as_others(client, app, monkeypatch, clock):
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", SECONDS)
+    monkeypatch.setitem(app.extensions, "page_cache", PageCache(None))
+    assert client.get(BANJARNEGARA).headers["X-Page-Cache"] == "miss"
+    assert client.get(BANJARNEGARA).headers["X-Page-Cache"] == "hit"
+    clock[0] += SECONDS + 1
+    assert client.get(BANJARNEGARA).headers["X-Page-Cache"] == "miss"
