@@ -94,11 +94,23 @@ def _facility_choices(filters: queries.ProductFilters) -> list[tuple[str, str]]:
     return choices
 
 
+def _scope_listing(args: MultiDict[str, str]) -> None:
+    """A listing of one facility's or one province's products shows nothing that changes but the
+    rows of its facilities, and the facilities its filter lists: Redis may keep it until one of
+    them changes. Their versions are read before anything the page shows."""
+    if not page_cache.storing():
+        return
+    if slug := params.text(args, "facility"):
+        page_cache.scope_to(facility_scope(slug), FACILITY_LISTS)
+    elif province := params.text(args, "province"):
+        page_cache.scope_to(FACILITY_LISTS)  # before the province's facilities are read
+        facilities = queries.facility_choices(province)
+        page_cache.scope_to(*(facility_scope(slug) for slug, _name in facilities))
+
+
 @bp.get("/products")
 def products() -> str:
-    if slug := params.text(request.args, "facility"):
-        # One facility's products; but for them, only the facilities in the filter can change.
-        page_cache.scope_to(facility_scope(slug), FACILITY_LISTS)  # before reading them
+    _scope_listing(request.args)
     filters = _product_filters(request.args)
     page = params.page_number(request.args)
     try:

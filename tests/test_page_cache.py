@@ -601,3 +601,40 @@ def test_without_redis_a_facilitys_pages_expire_as_others(client, app, monkeypat
     assert client.get(BANJARNEGARA).headers["X-Page-Cache"] == "hit"
     clock[0] += SECONDS + 1
     assert client.get(BANJARNEGARA).headers["X-Page-Cache"] == "miss"
+
+
+JAWA_TENGAH = "/products?province=Jawa+Tengah"
+
+
+def test_redis_keeps_a_provinces_listing_until_one_of_its_facilities_changes(
+    client, shared, clock, facilities
+):
+    url = JAWA_TENGAH + "&in_stock=1"
+    assert client.get(url).headers["X-Page-Cache"] == "miss"
+    (key,) = shared.shared.client.keys(shared.shared.prefix + "[ie][dn]:*")
+    assert shared.shared.client.ttl(key) > page_cache.KEEP_SECONDS - 5
+    clock[0] += SECONDS + 1
+    assert client.get(url).headers["X-Page-Cache"] == "hit"
+    rename_a_product_of(facilities["magetan"], "Keset dari Jawa Timur")
+    assert client.get(url).headers["X-Page-Cache"] == "hit"  # another province
+    rename_a_product_of(facilities["banjarnegara"], "Besek bambu anyaman baru")
+    page = client.get(url)
+    assert page.headers["X-Page-Cache"] == "miss"
+    assert b"Besek bambu anyaman baru" in page.data
+
+
+def test_a_facility_moving_into_a_province_renews_its_listing(client, shared, facilities):
+    assert b"Magetan" not in client.get(JAWA_TENGAH).data
+    moved = db.session.get(Facility, facilities["magetan"])
+    moved.province = "Jawa Tengah"
+    db.session.commit()
+    page = client.get(JAWA_TENGAH)
+    assert page.headers["X-Page-Cache"] == "miss"
+    assert b"Magetan" in page.data
+
+
+def test_listings_of_more_than_one_facility_or_province_expire_as_others(client, shared):
+    for url in ("/products", "/products?q=besek", "/products?category=crafts"):
+        assert client.get(url).headers["X-Page-Cache"] == "miss"
+    for key in shared.shared.client.keys(shared.shared.prefix + "[ie][dn]:*"):
+        assert shared.shared.client.ttl(key) <= SECONDS
