@@ -37,6 +37,7 @@ from sqlalchemy import create_engine, func, select, text
 from bench import seed_scale
 from bench.databases import POSTGRES_SERVER, throwaway_database
 from catalog.models import Facility, Product
+from shop.gunicorn_conf import default_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -363,12 +364,11 @@ def print_table(results: list[Result]) -> None:
 
 
 def main() -> None:
-    default_workers = multiprocessing.cpu_count() * 2 + 1  # shop/gunicorn_conf.py's default
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--duration", type=int, default=15, help="seconds of load per URL")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
-    parser.add_argument("--workers", type=int, default=default_workers, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=default_workers(), help="gunicorn workers")
     parser.add_argument(
         "--page-cache-seconds",
         type=int,

@@ -62,6 +62,7 @@ from catalog.models import Batch, BatchStatus, Facility, Product
 from shop import create_app
 from shop.accounts.models import BuyerProfile, Role, RoleGrant, User
 from shop.extensions import db
+from shop.gunicorn_conf import default_workers
 
 RESULTS = ROOT / "bench" / "results"
 USERS_FILE = ROOT / "bench" / "load_users.py"
@@ -499,7 +500,6 @@ def redis_database(url: str) -> Iterator[redis.Redis]:
 
 
 def main() -> None:
-    default_workers = multiprocessing.cpu_count() * 2 + 1  # shop/gunicorn_conf.py's default
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=40, help="measured seconds of each mix")
     parser.add_argument("--warmup", type=int, default=10, help="seconds before measuring a mix")
@@ -511,7 +511,7 @@ def main() -> None:
     )
     parser.add_argument("--users", type=int, default=32, help="concurrent users (connections)")
     parser.add_argument("--buyers", type=int, default=2, help="of the users, signed-in buyers")
-    parser.add_argument("--workers", type=int, default=default_workers, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=default_workers(), help="gunicorn workers")
     parser.add_argument("--hot-products", type=int, default=20, help="products buyers order")
     parser.add_argument(
         "--redis-db", type=int, default=13, help="a Redis database number to use and flush"
