@@ -323,10 +323,11 @@ def recent(name: str, compute: Callable[[], T]) -> T:
     """`compute()`'s value, computed at most PAGE_CACHE_SECONDS ago in this worker.
 
     For small lists the catalog pages show (the provinces), which may be as old as a cached
-    page anyway: rendering a page on a miss, or for someone signed in, need not query them.
+    page anyway: rendering a page on a miss, or for someone signed in, need not query them. A
+    scoped page is kept until its scopes change, so it is rendered with a fresh value.
     """
     period = seconds()
-    if period <= 0:
+    if period <= 0 or g.get("page_cache_versions"):
         return compute()
     values = page_cache().recent_values
     found = values.get(name)

@@ -638,3 +638,17 @@ def test_listings_of_more_than_one_facility_or_province_expire_as_others(client,
         assert client.get(url).headers["X-Page-Cache"] == "miss"
     for key in shared.shared.client.keys(shared.shared.prefix + "[ie][dn]:*"):
         assert shared.shared.client.ttl(key) <= SECONDS
+
+
+def test_a_scoped_listing_never_shows_a_list_remembered_before_its_versions(
+    client, shared, facilities
+):
+    """The provinces each worker remembers for PAGE_CACHE_SECONDS would outlive a scoped page's
+    versions: a facility moved to a new province must show in it at once."""
+    client.get("/products")  # the worker now remembers the provinces
+    moved = db.session.get(Facility, facilities["magetan"])
+    moved.province = "Papua Pegunungan"
+    db.session.commit()
+    page = client.get(BANJARNEGARA)
+    assert page.headers["X-Page-Cache"] == "miss"
+    assert b"Papua Pegunungan" in page.data
