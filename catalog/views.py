@@ -85,32 +85,38 @@ def _product_filters(args: MultiDict[str, str]) -> queries.ProductFilters:
     )
 
 
-def _facility_choices(filters: queries.ProductFilters) -> list[tuple[str, str]]:
+def _facility_choices(
+    filters: queries.ProductFilters, in_province: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
     """The chosen province's facilities, and the chosen facility wherever it is."""
-    choices = queries.facility_choices(filters.province) if filters.province else []
     chosen = filters.facility
-    if chosen is not None and chosen.slug not in {slug for slug, _name in choices}:
-        choices.insert(0, (chosen.slug, chosen.name))
-    return choices
+    if chosen is not None and chosen.slug not in {slug for slug, _name in in_province}:
+        return [(chosen.slug, chosen.name), *in_province]
+    return in_province
 
 
-def _scope_listing(args: MultiDict[str, str]) -> None:
-    """A listing of one facility's or one province's products shows nothing that changes but the
+def _scoped_province_facilities(args: MultiDict[str, str]) -> list[tuple[str, str]]:
+    """The chosen province's facilities (slug, name), for the filter.
+
+    A listing of one facility's or one province's products shows nothing that changes but the
     rows of its facilities, and the facilities its filter lists: Redis may keep it until one of
-    them changes. Their versions are read before anything the page shows."""
-    if not page_cache.storing():
-        return
+    them changes. Their versions are read before anything the page shows.
+    """
+    province = params.text(args, "province")
     if slug := params.text(args, "facility"):
         page_cache.scope_to(facility_scope(slug), FACILITY_LISTS)
-    elif province := params.text(args, "province"):
-        page_cache.scope_to(FACILITY_LISTS)  # before the province's facilities are read
-        facilities = queries.facility_choices(province)
-        page_cache.scope_to(*(facility_scope(slug) for slug, _name in facilities))
+        return queries.facility_choices(province) if province else []
+    if not province:
+        return []
+    page_cache.scope_to(FACILITY_LISTS)  # before the province's facilities are read
+    facilities = queries.facility_choices(province)
+    page_cache.scope_to(*(facility_scope(slug) for slug, _name in facilities))
+    return facilities
 
 
 @bp.get("/products")
 def products() -> str:
-    _scope_listing(request.args)
+    in_province = _scoped_province_facilities(request.args)
     filters = _product_filters(request.args)
     page = params.page_number(request.args)
     try:
@@ -123,7 +129,7 @@ def products() -> str:
         filters=filters,
         categories=list(Category),
         provinces=page_cache.recent("provinces", queries.provinces),
-        facility_choices=_facility_choices(filters),
+        facility_choices=_facility_choices(filters, in_province),
     )
 
 

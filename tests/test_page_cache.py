@@ -529,6 +529,11 @@ def rename_a_product_of(facility_id: int, name: str) -> None:
     db.session.commit()
 
 
+def move_facility(facility_id: int, province: str) -> None:
+    db.session.get(Facility, facility_id).province = province
+    db.session.commit()
+
+
 @pytest.mark.parametrize(
     "url", [BANJARNEGARA, BANJARNEGARA + "&in_stock=1&q=besek", "/facilities/rutan-banjarnegara"]
 )
@@ -625,9 +630,7 @@ def test_redis_keeps_a_provinces_listing_until_one_of_its_facilities_changes(
 
 def test_a_facility_moving_into_a_province_renews_its_listing(client, shared, facilities):
     assert b"Magetan" not in client.get(JAWA_TENGAH).data
-    moved = db.session.get(Facility, facilities["magetan"])
-    moved.province = "Jawa Tengah"
-    db.session.commit()
+    move_facility(facilities["magetan"], "Jawa Tengah")
     page = client.get(JAWA_TENGAH)
     assert page.headers["X-Page-Cache"] == "miss"
     assert b"Magetan" in page.data
@@ -646,9 +649,7 @@ def test_a_scoped_listing_never_shows_a_list_remembered_before_its_versions(
     """The provinces each worker remembers for PAGE_CACHE_SECONDS would outlive a scoped page's
     versions: a facility moved to a new province must show in it at once."""
     client.get("/products")  # the worker now remembers the provinces
-    moved = db.session.get(Facility, facilities["magetan"])
-    moved.province = "Papua Pegunungan"
-    db.session.commit()
+    move_facility(facilities["magetan"], "Papua Pegunungan")
     page = client.get(BANJARNEGARA)
     assert page.headers["X-Page-Cache"] == "miss"
     assert b"Papua Pegunungan" in page.data
