@@ -1,16 +1,17 @@
-"""Product pages, and pages scoped to a facility, are forgotten by the page cache as soon as
-what they show changes.
+"""Pages scoped to a product or a facility are forgotten by the page cache as soon as what they
+show changes.
 
 A product page shows the product, its tiers and photos, its stock (its batches), how many WBP
 made it and how many of its programme's makers are active (their participations and status),
-and its facility and programme. A committed change to any of those rows makes the page cache
-forget the product pages of the facility it belongs to: every such row names its facility in
-one step or two, a facility lists a few dozen products, and the pages are rendered again on the
-next visit. The same change counts a new version of the scope `facility:<slug>`, which a page
-showing nothing of the catalog but that facility's rows names (`page_cache.scope_to`); a change
-to any facility's own row also counts one of `facilities`, for the lists of facilities that
-listings show in their filters. Since such pages are never older than their last change, Redis
-may keep them longer than the other pages (shop/page_cache.py).
+and its facility and programme. A committed change to any of those rows counts a new version of
+the scope `product:<slug>` of every product of the facility it belongs to: every such row names
+its facility in one step or two, a facility lists a few dozen products, and the pages are
+rendered again on the next visit. The same change counts a new version of `facility:<slug>`,
+which a page showing nothing of the catalog but that facility's rows names; a change to any
+facility's own row also counts one of `facilities`, for the lists of facilities that listings
+show in their filters. Views name their scopes with `page_cache.scope_to`; since such pages are
+never older than their last change, Redis may keep them longer than the other pages
+(shop/page_cache.py).
 """
 
 from __future__ import annotations
@@ -118,12 +119,12 @@ def _forget_pages(session: Session) -> None:
         return
     if current_app.extensions.get("page_cache") is None or page_cache.seconds() <= 0:
         return  # no page is kept, none to forget
-    urls = current_app.url_map.bind("localhost")
     facilities, products = affected(changes)
     scopes = [facility_scope(slug) for slug in facilities]
+    scopes += [product_scope(slug) for slug in products]
     if changes.facility_slugs:
         scopes.append(FACILITY_LISTS)
-    page_cache.forget([urls.build("catalog.product", {"slug": slug}) for slug in products], scopes)
+    page_cache.forget(scopes)
 
 
 # The scope of the lists of facilities shown in listings' filters: any facility's own row.
@@ -133,6 +134,11 @@ FACILITY_LISTS = "facilities"
 def facility_scope(slug: str) -> str:
     """The scope of a page showing nothing of the catalog but the rows of this facility."""
     return f"facility:{slug}"
+
+
+def product_scope(slug: str) -> str:
+    """The scope of this product's page: what a change to its facility's rows may alter."""
+    return f"product:{slug}"
 
 
 @event.listens_for(Session, "after_rollback")

@@ -10,7 +10,7 @@ from shop.i18n import gettext as _
 from shop.pagination import PageOutOfRange
 
 from . import queries
-from .freshness import FACILITY_LISTS, facility_scope
+from .freshness import FACILITY_LISTS, facility_scope, product_scope
 from .models import Category
 from .pricing import lead_time_days, tier_table, unit_price
 
@@ -135,6 +135,9 @@ def products() -> str:
 
 @bp.get("/products/<slug>")
 def product(slug: str) -> str:
+    if not request.query_string:
+        # Before reading. With a quantity, it is kept as other pages: any number is a new key.
+        page_cache.scope_to(product_scope(slug))
     detail = queries.product_detail(slug)
     if detail is None:
         abort(404)

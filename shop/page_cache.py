@@ -3,10 +3,10 @@
 Most storefront traffic is people nobody knows yet browsing the same listings and product pages:
 for them a page is the same bytes for everyone who speaks their language, so it is rendered once
 per `PAGE_CACHE_SECONDS`, shared through Redis when `REDIS_URL` is set, and kept in each worker's
-memory until it expires. Product pages, and pages scoped to one facility, are forgotten when what
-they show changes (catalog/freshness.py), so Redis keeps them longer. Most hits are answered
-before Flask (`Hits`), the rest by its first hook: before the database, the login or the rate
-limiter are touched.
+memory until it expires. A page whose view names what it shows (`scope_to`: a product, a
+facility) is forgotten as soon as that changes (catalog/freshness.py), so Redis keeps it longer.
+Most hits are answered before Flask (`Hits`), the rest by its first hook: before the database,
+the login or the rate limiter are touched.
 
 Only a visitor whose session holds nothing but a CSRF token is served or stored: anyone signed in,
 remembered, with a cart or with a message to flash sees pages rendered for them. A visitor who
@@ -23,6 +23,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,7 +35,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.http import parse_cookie
 
 from . import request_log, web
-from .i18n import LANGUAGES, locale_from, select_locale
+from .i18n import locale_from, select_locale
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -42,13 +43,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_SECONDS = 10
-# Product pages (without a query string) are forgotten as soon as what they show changes
-# (catalog/freshness.py), and so are pages a view scoped to what they show (`scope_to`): Redis
-# keeps both this long. A worker's own copy still lasts PAGE_CACHE_SECONDS, so a change another
-# worker made shows there within that time.
-KEPT_UNTIL_CHANGED = frozenset({"catalog.product"})
+# Pages a view scoped to what they show (`scope_to`) are forgotten as soon as it changes
+# (catalog/freshness.py): Redis keeps them this long. A worker's own copy still lasts
+# PAGE_CACHE_SECONDS, so a change another worker made shows there within that time.
 KEEP_SECONDS = 300
-GENERATION = "forgotten"  # the Redis key counting `forget` calls, under the prefix
 VERSION = "version:"  # before a scope's name: the Redis key counting its changes
 # Where `Hits` leaves its look-up (key, page or None) in the WSGI environ for Flask's hook.
 LOOKED_UP = "karya.page_cache.looked_up"
@@ -104,12 +102,14 @@ class Page:
 
 
 class MemoryStore:
-    """One worker's pages, each until it expires; bounded, since any query string is a key."""
+    """One worker's pages, each until it expires; bounded, since any query string is a key.
+
+    Without Redis it counts the versions of scopes too, for this worker alone."""
 
     def __init__(self, max_entries: int = MEMORY_ENTRIES) -> None:
         self.max_entries = max_entries
         self.pages: dict[str, Page] = {}
-        self.generation = 0  # pages forgotten so far
+        self.changes: Counter[str] = Counter()  # versions of scopes
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Page | None:
@@ -126,13 +126,15 @@ class MemoryStore:
             self.pages.pop(key, None)  # re-inserted last, so the oldest stay first
             self.pages[key] = page
 
-    def forget(self, keys: list[str], scopes: Iterable[str] = ()) -> None:
+    def forget(self, scopes: Iterable[str]) -> None:
+        """Drops the pages scoped to any of these scopes, and counts a new version of each."""
+        changed = set(scopes)
         with self._lock:
-            self.generation += 1
-            for key in keys:
-                self.pages.pop(key, None)
-            if changed := set(scopes):
-                self.pages = {k: p for k, p in self.pages.items() if changed.isdisjoint(p.versions)}
+            self.changes.update(changed)
+            self.pages = {k: p for k, p in self.pages.items() if changed.isdisjoint(p.versions)}
+
+    def versions(self, scopes: list[str]) -> dict[str, int]:
+        return {scope: self.changes[scope] for scope in scopes}
 
     def clear(self) -> None:
         with self._lock:
@@ -176,13 +178,11 @@ class RedisStore:
         except redis.RedisError as error:
             self._failed(error)
 
-    def forget(self, keys: list[str], scopes: Iterable[str] = ()) -> None:
+    def forget(self, scopes: Iterable[str]) -> None:
+        """Counts a new version of each scope: pages stored at an older one are not served."""
         # Tried even while paused: a page left behind would be served until it expires.
         try:
             with self.client.pipeline(transaction=True) as all_at_once:
-                all_at_once.incr(self.prefix + GENERATION)
-                if keys:
-                    all_at_once.delete(*(self.prefix + key for key in keys))
                 for scope in scopes:
                     all_at_once.incr(self.prefix + VERSION + scope)
                 all_at_once.execute()
@@ -199,16 +199,6 @@ class RedisStore:
             self._failed(error)
             return None
         return {scope: int(count or 0) for scope, count in zip(scopes, counts, strict=True)}
-
-    def generation(self) -> int | None:
-        """How many times pages were forgotten; None when Redis cannot say."""
-        if not self._available():
-            return None
-        try:
-            return int(self.client.get(self.prefix + GENERATION) or 0)
-        except redis.RedisError as error:
-            self._failed(error)
-            return None
 
     def clear(self) -> None:
         keys = list(self.client.scan_iter(match=self.prefix + "*", count=1000))
@@ -252,23 +242,18 @@ class PageCache:
         if self.shared is not None:
             self.shared.put(key, replace(page, expires=now() + shared_seconds), shared_seconds)
 
-    def forget(self, keys: list[str], scopes: Iterable[str] = ()) -> None:
+    def forget(self, scopes: Iterable[str]) -> None:
         scopes = list(scopes)
-        self.local.forget(keys, scopes)
+        self.local.forget(scopes)
         if self.shared is not None:
-            self.shared.forget(keys, scopes)
+            self.shared.forget(scopes)
 
     def versions(self, scopes: list[str]) -> dict[str, int] | None:
-        """The scopes' change counts, which only Redis keeps; without it pages are not kept
-        longer than PAGE_CACHE_SECONDS, and None is the answer."""
-        return self.shared.versions(scopes) if self.shared is not None else None
-
-    def generation(self) -> int | None:
-        """Changes with every `forget`: a page rendered while it changed may show what was
-        forgotten, and is not kept longer than other pages."""
+        """The scopes' change counts: Redis's, or this worker's without Redis; None when Redis
+        cannot say, and the page is then kept as pages that are not scoped."""
         if self.shared is not None:
-            return self.shared.generation()
-        return self.local.generation
+            return self.shared.versions(scopes)
+        return self.local.versions(scopes)
 
     def clear(self) -> None:
         self.local.clear()
@@ -285,25 +270,18 @@ def seconds() -> int:
     return int(current_app.config["PAGE_CACHE_SECONDS"])
 
 
-def forget(paths: list[str], scopes: Iterable[str] = ()) -> None:
-    """Forgets the pages at these paths (without a query string) in every language, and the
-    pages scoped to any of these scopes."""
-    scopes = list(scopes)
-    if not paths and not scopes:
-        return
-    keys = [
-        cache_key(locale, {"PATH_INFO": path, "QUERY_STRING": ""})
-        for path in paths
-        for locale in LANGUAGES
-    ]
-    page_cache().forget(keys, scopes)
+def forget(scopes: Iterable[str]) -> None:
+    """Forgets the pages scoped to any of these scopes, in every worker and language."""
+    if scopes := list(scopes):
+        page_cache().forget(scopes)
 
 
 def scope_to(*scopes: str) -> None:
     """Called by a view, before it reads anything, when its page shows nothing that changes but
-    what these scopes name (`facility:<slug>`, as catalog/freshness.py counts their changes):
-    Redis may then keep the page until one of them changes, instead of PAGE_CACHE_SECONDS.
-    Called again, it adds scopes: ones named by what was read after the first call."""
+    what these scopes name (`product:<slug>`, `facility:<slug>`, as catalog/freshness.py counts
+    their changes): Redis may then keep the page until one of them changes, instead of
+    PAGE_CACHE_SECONDS. Called again, it adds scopes: ones named by what was read after the
+    first call."""
     if "page_cache_key" not in g:
         return  # not a miss for an anonymous visitor: nothing will be stored
     known = g.get("page_cache_versions", {})
@@ -385,8 +363,6 @@ def _serve_cached() -> Response | None:
         page = app.extensions["page_cache"].get(key, app.config["PAGE_CACHE_SECONDS"])
     if page is None:
         g.page_cache_key = key  # a miss: the response may be stored
-        if req.endpoint in KEPT_UNTIL_CHANGED and not req.query_string:
-            g.page_cache_generation = app.extensions["page_cache"].generation()
         return None
     return _response(page)
 
@@ -412,21 +388,12 @@ def _store(response: Response) -> Response:
         body = body.replace(token.encode(), CSRF_MARK)
     headers = [(k, v) for k, v in response.headers.items() if k.lower() in STORED_HEADERS]
     period = seconds()
-    cache = page_cache()
     page = Page(now() + period, headers, body)
-    started = g.pop("page_cache_generation", None)
-    versions = g.pop("page_cache_versions", None)
-    if versions:
+    if versions := g.pop("page_cache_versions", None):
         # Read before rendering: a change committed since has counted past them.
-        cache.put(key, replace(page, versions=versions), max(period, KEEP_SECONDS))
-    elif started is None:
-        cache.put(key, page, period)
+        page_cache().put(key, replace(page, versions=versions), max(period, KEEP_SECONDS))
     else:
-        cache.put(key, page, max(period, KEEP_SECONDS))
-        # Asked after storing: a change committed before this is seen here, one committed
-        # after it forgets the page stored above.
-        if cache.generation() != started:
-            cache.put(key, page, period)  # rendered while something changed: kept as others
+        page_cache().put(key, page, period)
     response.headers["X-Page-Cache"] = "miss"
     return response
 

@@ -484,7 +484,7 @@ def test_a_change_elsewhere_leaves_other_facilities_pages_cached(client, cache, 
     assert client.get(BESEK).headers["X-Page-Cache"] == "hit"
 
 
-def test_a_page_rendered_while_its_product_changed_is_not_kept_long(
+def test_a_product_page_rendered_while_its_product_changed_is_not_served_after_it(
     client, app, monkeypatch, clock
 ):
     store = redis_store()
@@ -495,14 +495,37 @@ def test_a_page_rendered_while_its_product_changed_is_not_kept_long(
         render = page_cache._store
 
         def change_during_render(response):  # type: ignore[no-untyped-def]
-            cache.forget(["some-other-key"])  # what a commit elsewhere does meanwhile
+            cache.forget([freshness.product_scope(BESEK.rsplit("/", 1)[1])])  # a commit meanwhile
             return render(response)
 
-        hooks = [change_during_render if f is render else f for f in app.after_request_funcs[None]]
-        monkeypatch.setitem(app.after_request_funcs, None, hooks)
+        hooks = app.after_request_funcs[None]
+        changing = [change_during_render if f is render else f for f in hooks]
+        monkeypatch.setitem(app.after_request_funcs, None, changing)
         assert client.get(BESEK).headers["X-Page-Cache"] == "miss"
+        monkeypatch.setitem(app.after_request_funcs, None, hooks)
+        clock[0] += SECONDS + 1  # past this worker's copy: Redis answers, at a version now old
+        assert client.get(BESEK).headers["X-Page-Cache"] == "miss"
+        assert client.get(BESEK).headers["X-Page-Cache"] == "hit"  # rendered at the new one
+    finally:
+        store.clear()
+
+
+def test_a_product_page_in_another_workers_memory_lasts_at_most_the_configured_seconds(
+    app, monkeypatch, clock
+):
+    store = redis_store()
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", SECONDS)
+    try:
+        monkeypatch.setitem(app.extensions, "page_cache", PageCache(store))
+        assert app.test_client().get(BESEK).headers["X-Page-Cache"] == "miss"
+        other = PageCache(store)  # another worker: the same Redis, its own memory
         (key,) = store.client.keys(store.prefix + "[ie][dn]:*")
-        assert store.client.ttl(key) <= SECONDS
+        key = key.decode().removeprefix(store.prefix)
+        assert other.get(key, SECONDS) is not None
+        rename_a_product_of(db.session.get(Product, besek_id()).facility_id, "Besek baru")
+        assert other.get(key, SECONDS) is not None  # its own copy, from before the change
+        clock[0] += SECONDS + 1
+        assert other.get(key, SECONDS) is None  # Redis's copy is at an old version
     finally:
         store.clear()
 
@@ -586,7 +609,7 @@ def test_a_facilitys_page_rendered_while_the_facility_changed_is_not_kept(
     render = page_cache._store
 
     def change_during_render(response):  # type: ignore[no-untyped-def]
-        shared.forget([], [freshness.facility_scope("rutan-banjarnegara")])  # a commit meanwhile
+        shared.forget([freshness.facility_scope("rutan-banjarnegara")])  # a commit meanwhile
         return render(response)
 
     hooks = app.after_request_funcs[None]
