@@ -292,8 +292,9 @@ def scope_to(*scopes: str) -> None:
         g.page_cache_versions = {**known, **versions}
 
 
-def recent(name: str, compute: Callable[[], T]) -> T:
-    """`compute()`'s value, computed at most PAGE_CACHE_SECONDS ago in this worker.
+def recent(name: str, compute: Callable[[], T], keep_for: int | None = None) -> T:
+    """`compute()`'s value, computed at most `keep_for` seconds (PAGE_CACHE_SECONDS unless
+    given) ago in this worker; computed every time while the page cache is off.
 
     For small lists the catalog pages show (the provinces), which may be as old as a cached
     page anyway: rendering a page on a miss, or for someone signed in, need not query them. A
@@ -302,6 +303,7 @@ def recent(name: str, compute: Callable[[], T]) -> T:
     period = seconds()
     if period <= 0 or g.get("page_cache_versions"):
         return compute()
+    period = period if keep_for is None else keep_for
     values = page_cache().recent_values
     found = values.get(name)
     if found is not None and found[0] > now():

@@ -12,6 +12,8 @@ import redis
 from sqlalchemy import select
 
 from catalog import freshness
+from catalog import queries as catalog_queries
+from catalog import views as catalog_views
 from catalog.models import Facility, Product
 from shop import page_cache
 from shop.extensions import db
@@ -402,6 +404,37 @@ def test_recent_values_are_reused_for_the_configured_seconds(app, app_ctx, monke
     monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", 0)
     assert page_cache.recent("n", compute) == 3
     assert page_cache.recent("n", compute) == 4
+
+
+def test_a_recent_value_may_be_kept_longer_than_pages(app, app_ctx, monkeypatch, clock):
+    monkeypatch.setitem(app.extensions, "page_cache", PageCache())
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", SECONDS)
+    calls = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert page_cache.recent("n", compute, SECONDS * 30) == 1
+    clock[0] += SECONDS * 30 - 1
+    assert page_cache.recent("n", compute, SECONDS * 30) == 1
+    clock[0] += 2
+    assert page_cache.recent("n", compute, SECONDS * 30) == 2
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", 0)  # the cache off: always fresh
+    assert page_cache.recent("n", compute, SECONDS * 30) == 3
+
+
+def test_the_home_pages_totals_are_counted_once_in_five_minutes(client, cache, clock, monkeypatch):
+    counted = []
+    real = catalog_queries.storefront_totals
+    monkeypatch.setattr(catalog_queries, "storefront_totals", lambda: counted.append(1) or real())
+    client.get("/")
+    clock[0] += SECONDS + 1  # the page expired; its totals have not
+    assert client.get("/").headers["X-Page-Cache"] == "miss"
+    assert len(counted) == 1
+    clock[0] += catalog_views.TOTALS_SECONDS
+    assert client.get("/").headers["X-Page-Cache"] == "miss"
+    assert len(counted) == 2
 
 
 # --- product pages: kept until what they show changes ----------------------------------------
