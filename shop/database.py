@@ -16,8 +16,13 @@ from sqlalchemy.orm import Session
 
 from .extensions import Base, db
 
+# In a connection's info: whether its transaction has only read so far.
+READ_ONLY = "karya_read_only"
+
 
 def configure_engine(engine: Engine) -> None:
+    if engine.dialect.name == "postgresql":
+        _note_reads(engine)
     if engine.dialect.name != "sqlite":
         return
 
@@ -36,6 +41,27 @@ def configure_engine(engine: Engine) -> None:
     def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
         immediate = conn.get_execution_options().get("sqlite_immediate")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _note_reads(engine: Engine) -> None:
+    """Notes on each connection whether its transaction ran only plain SELECTs (see `register`).
+
+    Anything else (a write, a lock, a savepoint, a statement it cannot tell) counts as a write.
+    """
+
+    @event.listens_for(engine, "begin")
+    def _began(conn):  # type: ignore[no-untyped-def]
+        conn.info[READ_ONLY] = True
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _executing(conn, _cursor, statement, _parameters, _context, _executemany):  # type: ignore[no-untyped-def]
+        if conn.info.get(READ_ONLY) and not _plain_select(statement):
+            conn.info[READ_ONLY] = False
+
+
+def _plain_select(statement: str) -> bool:
+    """A SELECT that takes no row lock; parameters are bound, never in the text."""
+    return statement.lstrip()[:6].upper() == "SELECT" and " FOR " not in statement.upper()
 
 
 def insert(table: type[Base]) -> PgInsert | SqliteInsert:
@@ -78,3 +104,23 @@ def register(app: Flask) -> None:
         """
         if request.method in WRITE_METHODS and db.engine.dialect.name == "sqlite":
             db.session.connection(execution_options={"sqlite_immediate": True})
+
+    # Registered after Flask-SQLAlchemy's, so it runs before the session is removed.
+    @app.teardown_appcontext
+    def _end_reads_with_commit(exc: BaseException | None) -> None:
+        """Ends a PostgreSQL transaction that only read with COMMIT instead of ROLLBACK.
+
+        The two are the same to the database, but psycopg forgets every prepared statement on a
+        ROLLBACK, so PostgreSQL parsed and planned each query of each request again (a product
+        page: 1.7 ms of the database's CPU, 1.0 ms with its statements prepared).
+        """
+        if exc is not None or not db.session.registry.has():
+            return
+        session = db.session()
+        if not session.in_transaction():
+            return
+        if session.new or session.dirty or session.deleted:
+            return  # unflushed changes: a commit would write them
+        connection = session.connection()
+        if connection.dialect.name == "postgresql" and connection.info.get(READ_ONLY):
+            session.commit()
