@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,9 +13,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .extensions import Base, db
+
+log = logging.getLogger(__name__)
 
 # In a connection's info: whether its transaction has only read so far.
 READ_ONLY = "karya_read_only"
@@ -123,4 +127,8 @@ def register(app: Flask) -> None:
             return  # unflushed changes: a commit would write them
         connection = session.connection()
         if connection.dialect.name == "postgresql" and connection.info.get(READ_ONLY):
-            session.commit()
+            try:
+                session.commit()
+            except SQLAlchemyError as error:
+                # Flask-SQLAlchemy's teardown still runs next and rolls back.
+                log.warning("ending a read-only transaction failed: %s", error)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 
 from shop.database import _plain_select
 from shop.extensions import db
@@ -106,3 +107,16 @@ def test_a_read_after_a_committed_write_ends_as_a_read(app, endings):
 )
 def test_only_selects_without_a_lock_count_as_reads(statement, plain):
     assert _plain_select(statement) is plain
+
+
+def test_a_failed_commit_of_a_read_still_ends_the_session(app, endings, monkeypatch, caplog):
+    def broken_commit(self) -> None:  # type: ignore[no-untyped-def]
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    with app.app_context():
+        session = db.session()
+        session.scalar(select(func.count()).select_from(OutboxMessage))
+        monkeypatch.setattr(type(session), "commit", broken_commit)
+    assert endings == ["rollback"]  # by Flask-SQLAlchemy's teardown, which still ran
+    expected = 1 if read_only_ending(app) == "commit" else 0
+    assert len([r for r in caplog.records if "read-only transaction" in r.getMessage()]) == expected
