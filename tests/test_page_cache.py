@@ -387,41 +387,25 @@ def test_without_redis_each_worker_keeps_its_own_pages(client, app, monkeypatch,
     assert "Redis unavailable" in warnings[0].getMessage()
 
 
-def test_recent_values_are_reused_for_the_configured_seconds(app, app_ctx, monkeypatch, clock):
+@pytest.mark.parametrize("keep_for", [None, SECONDS * 30])  # PAGE_CACHE_SECONDS, or longer
+def test_recent_values_are_reused_for_the_seconds_asked(app, app_ctx, monkeypatch, clock, keep_for):
     monkeypatch.setitem(app.extensions, "page_cache", PageCache())
     monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", SECONDS)
+    period = keep_for or SECONDS
     calls = []
 
     def compute() -> int:
         calls.append(1)
         return len(calls)
 
-    assert page_cache.recent("n", compute) == 1
-    clock[0] += SECONDS - 1
-    assert page_cache.recent("n", compute) == 1
+    assert page_cache.recent("n", compute, keep_for) == 1
+    clock[0] += period - 1
+    assert page_cache.recent("n", compute, keep_for) == 1
     clock[0] += 2
-    assert page_cache.recent("n", compute) == 2
-    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", 0)
-    assert page_cache.recent("n", compute) == 3
-    assert page_cache.recent("n", compute) == 4
-
-
-def test_a_recent_value_may_be_kept_longer_than_pages(app, app_ctx, monkeypatch, clock):
-    monkeypatch.setitem(app.extensions, "page_cache", PageCache())
-    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", SECONDS)
-    calls = []
-
-    def compute() -> int:
-        calls.append(1)
-        return len(calls)
-
-    assert page_cache.recent("n", compute, SECONDS * 30) == 1
-    clock[0] += SECONDS * 30 - 1
-    assert page_cache.recent("n", compute, SECONDS * 30) == 1
-    clock[0] += 2
-    assert page_cache.recent("n", compute, SECONDS * 30) == 2
+    assert page_cache.recent("n", compute, keep_for) == 2
     monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", 0)  # the cache off: always fresh
-    assert page_cache.recent("n", compute, SECONDS * 30) == 3
+    assert page_cache.recent("n", compute, keep_for) == 3
+    assert page_cache.recent("n", compute, keep_for) == 4
 
 
 def test_the_home_pages_totals_are_counted_once_in_five_minutes(client, cache, clock, monkeypatch):
