@@ -58,7 +58,8 @@ def facilities() -> str:
 
 @bp.get("/facilities/<slug>")
 def facility(slug: str) -> str:
-    page_cache.scope_to(facility_scope(slug))  # before reading anything the page shows
+    if _one_spelling(request.args, FACILITY_PAGE_ARGS):
+        page_cache.scope_to(facility_scope(slug))  # before reading anything the page shows
     found = queries.facility_by_slug(slug)
     if found is None:
         abort(404)
@@ -101,6 +102,31 @@ def _facility_choices(
     return in_province
 
 
+# The parameters of a page Redis may keep until its facilities change (`_one_spelling`).
+FACILITY_PAGE_ARGS = frozenset({"page"})
+SCOPED_LISTING_ARGS = frozenset({"facility", "province", "category", "in_stock", "page"})
+
+
+def _one_spelling(args: MultiDict[str, str], allowed: frozenset[str]) -> bool:
+    """Whether the query is the one way to write its page, so that Redis may keep the page
+    until its facilities change.
+
+    Such a page stays 5 minutes: it must not be one of endless spellings of the same page (an
+    unknown parameter, a value with spaces, `in_stock=true`, `page=02`) nor one of endless pages
+    (a search, a province that does not exist), or anyone could fill Redis with them. Those are
+    kept PAGE_CACHE_SECONDS, as other listings are.
+    """
+    for name in args:
+        values = args.getlist(name)
+        if name not in allowed or len(values) != 1 or values[0] != values[0].strip():
+            return False
+    page = args.get("page", "1")
+    if args.get("in_stock", "1") != "1" or not page.isdecimal() or page != str(int(page)):
+        return False
+    province = args.get("province")
+    return province is None or province in page_cache.recent("provinces", queries.provinces)
+
+
 def _scoped_province_facilities(args: MultiDict[str, str]) -> list[tuple[str, str]]:
     """The chosen province's facilities (slug, name), for the filter.
 
@@ -109,6 +135,8 @@ def _scoped_province_facilities(args: MultiDict[str, str]) -> list[tuple[str, st
     them changes. Their versions are read before anything the page shows.
     """
     province = params.text(args, "province")
+    if not _one_spelling(args, SCOPED_LISTING_ARGS):
+        return queries.facility_choices(province) if province else []
     if slug := params.text(args, "facility"):
         page_cache.scope_to(facility_scope(slug), FACILITY_LISTS)
         return queries.facility_choices(province) if province else []

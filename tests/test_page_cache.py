@@ -575,7 +575,12 @@ def move_facility(facility_id: int, province: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", [BANJARNEGARA, BANJARNEGARA + "&in_stock=1&q=besek", "/facilities/rutan-banjarnegara"]
+    "url",
+    [
+        BANJARNEGARA,
+        BANJARNEGARA + "&in_stock=1&category=crafts&page=1",
+        "/facilities/rutan-banjarnegara",
+    ],
 )
 def test_redis_keeps_a_facilitys_pages_until_the_facility_changes(
     client, shared, clock, facilities, url
@@ -674,6 +679,26 @@ def test_a_facility_moving_into_a_province_renews_its_listing(client, shared, fa
     page = client.get(JAWA_TENGAH)
     assert page.headers["X-Page-Cache"] == "miss"
     assert b"Magetan" in page.data
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        BANJARNEGARA + "&junk=1",  # a parameter the page does not read
+        BANJARNEGARA + "&facility=rutan-banjarnegara",  # twice
+        BANJARNEGARA + "&in_stock=true",  # another spelling of in_stock=1
+        BANJARNEGARA + "&page=01",
+        BANJARNEGARA + "&q=besek",  # a search: endless pages
+        BANJARNEGARA.replace("banjarnegara", "banjarnegara%20"),
+        "/products?province=Atlantis",  # no such province: endless pages
+        "/facilities/rutan-banjarnegara?junk=1",
+    ],
+)
+def test_only_one_spelling_of_a_scoped_page_is_kept_until_it_changes(client, shared, url):
+    """Anyone could fill Redis for 5 minutes with endless spellings of one page."""
+    assert client.get(url).headers["X-Page-Cache"] == "miss"
+    (key,) = shared.shared.client.keys(shared.shared.prefix + "[ie][dn]:*")
+    assert shared.shared.client.ttl(key) <= SECONDS
 
 
 def test_listings_of_more_than_one_facility_or_province_expire_as_others(client, shared):
