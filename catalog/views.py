@@ -58,7 +58,7 @@ def facilities() -> str:
 
 @bp.get("/facilities/<slug>")
 def facility(slug: str) -> str:
-    if _one_spelling(request.args, FACILITY_PAGE_ARGS):
+    if page_cache.storing() and _one_spelling(request.args, FACILITY_PAGE_ARGS):
         page_cache.scope_to(facility_scope(slug))  # before reading anything the page shows
     found = queries.facility_by_slug(slug)
     if found is None:
@@ -135,7 +135,7 @@ def _scoped_province_facilities(args: MultiDict[str, str]) -> list[tuple[str, st
     them changes. Their versions are read before anything the page shows.
     """
     province = params.text(args, "province")
-    if not _one_spelling(args, SCOPED_LISTING_ARGS):
+    if not (page_cache.storing() and _one_spelling(args, SCOPED_LISTING_ARGS)):
         return queries.facility_choices(province) if province else []
     if slug := params.text(args, "facility"):
         page_cache.scope_to(facility_scope(slug), FACILITY_LISTS)

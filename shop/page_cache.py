@@ -276,14 +276,19 @@ def forget(scopes: Iterable[str]) -> None:
         page_cache().forget(scopes)
 
 
+def storing() -> bool:
+    """Whether this request's page may be stored: a miss for an anonymous visitor."""
+    return "page_cache_key" in g
+
+
 def scope_to(*scopes: str) -> None:
     """Called by a view, before it reads anything, when its page shows nothing that changes but
     what these scopes name (`product:<slug>`, `facility:<slug>`, as catalog/freshness.py counts
     their changes): Redis may then keep the page until one of them changes, instead of
     PAGE_CACHE_SECONDS. Called again, it adds scopes: ones named by what was read after the
     first call."""
-    if "page_cache_key" not in g:
-        return  # not a miss for an anonymous visitor: nothing will be stored
+    if not storing():
+        return
     known = g.get("page_cache_versions", {})
     versions = page_cache().versions(list(scopes)) if scopes else {}
     if known is None or versions is None:
